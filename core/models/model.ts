@@ -1,0 +1,42 @@
+// What every model family exposes. Config, weights and recurrent state are three separate values
+// (as in llama2.c): a Model holds config + resident weights; a ModelState is a plain float32 value.
+
+import type { Backend } from "../../kernels/backend.ts";
+import type { ModelConfig } from "./config.ts";
+
+/** Recurrent state of one layer. Mamba-2: conv [conv_dim, d_conv-1], ssm [nheads, headdim, d_state].
+ *  Mamba-1: conv [d_inner, d_conv-1], ssm [d_inner, d_state]. Conv columns are oldest first. */
+export interface LayerState {
+  conv: Float32Array;
+  ssm: Float32Array;
+}
+
+export interface ModelState {
+  /** Number of tokens consumed so far. */
+  position: number;
+  layers: LayerState[];
+}
+
+export type LogitsMode = "all" | "last" | "none";
+
+export interface Model {
+  readonly config: ModelConfig;
+  readonly backend: Backend;
+  /** Number of parameters (counting a tied head once). */
+  readonly paramCount: number;
+  /** Bytes of one ModelState (float32). */
+  readonly stateBytes: number;
+  newState(): ModelState;
+  /**
+   * Consume `ids` from `state` (updated in place). Returns logits [T, vocab_rows] ("all"),
+   * [vocab_rows] for the last token ("last"), or null ("none").
+   */
+  forward(ids: ArrayLike<number>, state: ModelState, logits: LogitsMode): Float32Array | null;
+}
+
+export function cloneState(s: ModelState): ModelState {
+  return {
+    position: s.position,
+    layers: s.layers.map((l) => ({ conv: l.conv.slice(), ssm: l.ssm.slice() })),
+  };
+}
