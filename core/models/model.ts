@@ -40,3 +40,18 @@ export function cloneState(s: ModelState): ModelState {
     layers: s.layers.map((l) => ({ conv: l.conv.slice(), ssm: l.ssm.slice() })),
   };
 }
+
+/** Where a family reads its float32 weights, by canonical state-spaces name
+ *  (`backbone.layers.{i}.mixer.in_proj.weight`, ...); core/formats/weights.ts implements it. */
+export interface WeightSource {
+  /** The tensor as float32; throws CheckpointError if missing or not of `shape`. */
+  f32(name: string, shape: number[]): Float32Array;
+  has(name: string): boolean;
+}
+
+export interface BuildOptions {
+  /** Storage dtype for the large matrices (projections, embedding, head). Default f32. */
+  weights?: import("../../kernels/backend.ts").WeightDType;
+  /** Longest block of tokens run through the layers at once (bounds activation memory). */
+  maxBlock?: number;
+}

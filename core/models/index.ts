@@ -1,0 +1,15 @@
+// Builds the model of the family the config names.
+import type { Backend } from "../../kernels/backend.ts";
+import type { ModelConfig } from "./config.ts";
+import { buildMamba1 } from "./mamba1.ts";
+import { buildMamba2 } from "./mamba2.ts";
+import type { BuildOptions, Model, WeightSource } from "./model.ts";
+
+export function buildModel(config: ModelConfig, weights: WeightSource, backend: Backend, opts: BuildOptions = {}): Model {
+  switch (config.family) {
+    case "mamba2":
+      return buildMamba2(config, weights, backend, opts);
+    case "mamba1":
+      return buildMamba1(config, weights, backend, opts);
+  }
+}

@@ -1,0 +1,80 @@
+// The LM wrapper shared by Mamba-1 and Mamba-2 (mixer_seq_simple.py): embedding, N pre-norm
+// residual blocks `x <- x + mixer(rmsnorm(x))` with the residual in float32, norm_f, lm_head
+// (tied to the embedding or its own). A family supplies only its mixer.
+//
+// Shape letters: T tokens, d d_model, V vocab_rows.
+import type { Backend, Matrix } from "../../kernels/backend.ts";
+import type { ModelConfig } from "./config.ts";
+import type { BuildOptions, LayerState, LogitsMode, Model, ModelState, WeightSource } from "./model.ts";
+
+export interface Mixer {
+  /** u: [T, d] normed input -> [T, d] output; updates the layer state in place. */
+  forward(u: Float32Array, T: number, state: LayerState): Float32Array;
+  newState(): LayerState;
+  readonly paramCount: number;
+}
+
+export type MixerFactory = (i: number, prefix: string) => Mixer;
+
+export function buildLM(config: ModelConfig, weights: WeightSource, backend: Backend, opts: BuildOptions, mixer: MixerFactory): Model {
+  const { d_model: d, vocab_rows: V, n_layer } = config;
+  const dtype = opts.weights ?? "f32";
+  const maxBlock = opts.maxBlock ?? 256;
+  const embW = weights.f32("backbone.embedding.weight", [V, d]);
+  const embedding = backend.matrix(embW, V, d, dtype);
+  let lmHead: Matrix = embedding;
+  if (!config.tie_embeddings && weights.has("lm_head.weight"))
+    lmHead = backend.matrix(weights.f32("lm_head.weight", [V, d]), V, d, dtype);
+  const layers = Array.from({ length: n_layer }, (_, i) => ({
+    norm: weights.f32(`backbone.layers.${i}.norm.weight`, [d]),
+    mixer: mixer(i, `backbone.layers.${i}.mixer.`),
+  }));
+  const normF = weights.f32("backbone.norm_f.weight", [d]);
+  const eps = config.norm_eps;
+  const paramCount =
+    V * d * (lmHead === embedding ? 1 : 2) + d + layers.reduce((s, l) => s + d + l.mixer.paramCount, 0);
+  const probe = layers.map((l) => l.mixer.newState());
+  const stateBytes = 4 * probe.reduce((s, l) => s + l.conv.length + l.ssm.length, 0);
+
+  /** Runs one block of ids; returns the final normed hidden rows [T, d] selected by `rows`. */
+  function block(ids: ArrayLike<number>, state: ModelState, lastOnly: boolean): Float32Array {
+    const T = ids.length;
+    const x = backend.embed(ids, embedding);
+    for (let i = 0; i < n_layer; i++) {
+      const u = backend.rmsnorm(x, T, d, layers[i].norm, eps);
+      backend.add(x, layers[i].mixer.forward(u, T, state.layers[i]));
+    }
+    const rows = lastOnly ? x.subarray((T - 1) * d) : x;
+    return backend.rmsnorm(rows, lastOnly ? 1 : T, d, normF, eps);
+  }
+
+  return {
+    config,
+    backend,
+    paramCount,
+    stateBytes,
+    newState: () => ({ position: 0, layers: layers.map((l) => l.mixer.newState()) }),
+    forward(ids: ArrayLike<number>, state: ModelState, mode: LogitsMode): Float32Array | null {
+      const T = ids.length;
+      if (T === 0) return mode === "none" ? null : new Float32Array(0);
+      const all = mode === "all" ? new Float32Array(T * V) : null;
+      let last: Float32Array | null = null;
+      for (let t0 = 0; t0 < T; t0 += maxBlock) {
+        const t1 = Math.min(T, t0 + maxBlock);
+        const chunk = Array.prototype.slice.call(ids, t0, t1) as number[];
+        const isLast = t1 === T;
+        const hidden = block(chunk, state, mode !== "all");
+        state.position += chunk.length;
+        if (all) backend.matmul(hidden, chunk.length, lmHead, all.subarray(t0 * V, t1 * V));
+        else if (mode === "last" && isLast) last = backend.matmul(hidden, 1, lmHead);
+      }
+      return all ?? last;
+    },
+  };
+}
+
+/** y[T, n] += bias[n] (projection biases; absent in released checkpoints). */
+export function addBias(backend: Backend, y: Float32Array, T: number, bias: Float32Array | null): Float32Array {
+  if (bias) for (let t = 0; t < T; t++) backend.add(y.subarray(t * bias.length, (t + 1) * bias.length), bias);
+  return y;
+}

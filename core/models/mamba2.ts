@@ -1,0 +1,72 @@
+// Mamba-2 mixer (mamba_ssm modules/mamba2.py), see shared reference mamba2.md.
+//
+// Shape letters: T tokens, d d_model, E d_inner (= expand·d), H nheads, P headdim (E = H·P),
+// G ngroups, N d_state, K d_conv, Cv conv_dim = E + 2·G·N.
+//
+//   in_proj: u [T, d] -> z [T, E] | x [T, E] | B [T, G·N] | C [T, G·N] | dt [T, H]   (split order z, x, B, C, dt)
+//   conv:    x, B, C <- silu(causal depthwise conv + bias), window [Cv, K-1] carried across calls
+//   dt      <- clamp(softplus(dt + dt_bias), dt_limit)
+//   SSD:     y [T, H, P] from x, dt, A = -exp(A_log) [H], B, C, D [H]; state [H, P, N] carried
+//   norm:    y <- gated RMSNorm(y, z) per group (norm_before_gate = false)
+//   out:     [T, d] = y · out_projᵀ
+import type { Backend } from "../../kernels/backend.ts";
+import type { Mamba2Config } from "./config.ts";
+import { addBias, buildLM, type Mixer } from "./lm.ts";
+import type { BuildOptions, LayerState, Model, WeightSource } from "./model.ts";
+
+export function buildMamba2(config: Mamba2Config, weights: WeightSource, backend: Backend, opts: BuildOptions = {}): Model {
+  return buildLM(config, weights, backend, opts, (_i, prefix) => mamba2Mixer(config, weights, backend, opts, prefix));
+}
+
+function mamba2Mixer(c: Mamba2Config, weights: WeightSource, backend: Backend, opts: BuildOptions, prefix: string): Mixer {
+  const { d_model: d, d_inner: E, nheads: H, headdim: P, ngroups: G, d_state: N, d_conv: K } = c;
+  const GN = G * N;
+  const Cv = E + 2 * GN;
+  const dtype = opts.weights ?? "f32";
+  const w = (name: string, shape: number[]) => weights.f32(prefix + name, shape);
+
+  // in_proj rows are [z | x | B | C | dt]; keep each block as its own resident matrix so every
+  // projection lands in a contiguous array (no column shuffling on the hot path).
+  const inW = w("in_proj.weight", [2 * E + 2 * GN + H, d]);
+  const inB = c.bias ? w("in_proj.bias", [2 * E + 2 * GN + H]) : null;
+  const sizes = [E, E, GN, GN, H];
+  const offsets = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
+  const proj = sizes.map((n, i) => backend.matrix(inW.subarray(offsets[i] * d, (offsets[i] + n) * d), n, d, dtype));
+  const projBias = sizes.map((n, i) => (inB ? inB.subarray(offsets[i], offsets[i] + n) : null));
+
+  const convW = w("conv1d.weight", [Cv, 1, K]);
+  const convB = c.conv_bias ? w("conv1d.bias", [Cv]) : null;
+  const dtBias = w("dt_bias", [H]);
+  const A = w("A_log", [H]).map((v) => -Math.exp(v));
+  const Dskip = w("D", [H]);
+  const normW = c.rmsnorm ? w("norm.weight", [E]) : null;
+  const outProj = backend.matrix(w("out_proj.weight", [d, E]), d, E, dtype);
+  const outB = c.bias ? w("out_proj.bias", [d]) : null;
+  const groupSize = c.norm_per_group ? E / G : E;
+  const [lo, hi] = c.dt_limit;
+
+  // conv channel ranges of x, B, C inside the [Cv, ...] conv weight / window
+  const convRange = [[0, E], [E, E + GN], [E + GN, Cv]] as const;
+
+  return {
+    paramCount: inW.length + (inB?.length ?? 0) + convW.length + (convB?.length ?? 0) + 3 * H +
+      (normW?.length ?? 0) + d * E + (outB?.length ?? 0),
+    newState: (): LayerState => ({ conv: new Float32Array(Cv * (K - 1)), ssm: new Float32Array(H * P * N) }),
+    forward(u: Float32Array, T: number, state: LayerState): Float32Array {
+      const [z, xr, Br, Cr, dt] = proj.map((m, i) => addBias(backend, backend.matmul(u, T, m), T, projBias[i]));
+      const [x, B, C] = [xr, Br, Cr].map((v, i) => {
+        const [c0, c1] = convRange[i];
+        return backend.conv1d(
+          v, T, c1 - c0, K, convW.subarray(c0 * K, c1 * K), convB ? convB.subarray(c0, c1) : null,
+          state.conv.subarray(c0 * (K - 1), c1 * (K - 1)),
+        );
+      });
+      backend.dtSoftplus(dt, T, H, dtBias, lo, hi);
+      const y = backend.ssdScan({ T, H, P, G, N, x, dt, A, B, C, D: Dskip, state: state.ssm, chunkSize: c.chunk_size });
+      const gated = normW
+        ? backend.gatedRmsnorm(y, z, T, E, groupSize, normW, c.norm_eps, c.norm_before_gate)
+        : backend.siluGate(y, z);
+      return addBias(backend, backend.matmul(gated, T, outProj), T, outB);
+    },
+  };
+}
