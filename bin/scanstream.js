@@ -1,0 +1,6 @@
+#!/usr/bin/env node
+// The `scanstream` command: runs the TypeScript CLI through tsx (a runtime dependency).
+import { register } from "tsx/esm/api";
+
+register();
+await import("../core/cli/main.ts");
