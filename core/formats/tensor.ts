@@ -18,8 +18,22 @@ export interface RawTensor {
   file: string;
 }
 
+/** What a reader knows about a tensor without reading its bytes. */
+export interface TensorInfo {
+  dtype: StoredDType;
+  shape: number[];
+  file: string;
+}
+
 /** A set of named tensors, possibly spread over several shard files. */
 export interface TensorSource {
   names(): string[];
+  /** Reads the tensor's bytes (a fresh buffer per call); undefined if there is no such name. */
   get(name: string): RawTensor | undefined;
+  /** dtype and shape without reading the data (the file readers in core/formats implement it). */
+  info?(name: string): TensorInfo | undefined;
+  /** The files this source reads, for "not found in ..." messages. */
+  files?(): string[];
+  /** Releases file descriptors. */
+  close?(): void;
 }
