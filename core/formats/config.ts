@@ -280,14 +280,16 @@ function checkAgainstWeights(cfg: ModelConfig, f: Fields, tensors: TensorSource)
   if (cfg.family === "mamba2") {
     expected = 2 * cfg.d_inner + 2 * cfg.ngroups * cfg.d_state + cfg.nheads;
     formula = `2*d_inner + 2*ngroups*d_state + nheads = 2*${cfg.d_inner} + 2*${cfg.ngroups}*${cfg.d_state} + ${cfg.nheads}`;
-    if (rows > expected && (rows - expected) % 2 === 0) {
-      throw new ConfigError(`in_proj has ${rows} rows, ${rows - expected} more than ${formula}: a gated MLP inside the mixer (d_mlp > 0) is not supported`, f.file);
-    }
   } else {
     expected = 2 * cfg.d_inner;
     formula = `2*d_inner = 2*${cfg.d_inner}`;
   }
   if (rows !== expected) {
-    throw new ConfigError(`layer 0 in_proj.weight has ${rows} rows but the config implies ${formula} = ${expected}: config and weights disagree (check d_state / ngroups / headdim / expand)`, f.file);
+    const mlp = cfg.family === "mamba2" && rows > expected && (rows - expected) % 2 === 0;
+    throw new ConfigError(
+      `layer 0 in_proj.weight has ${rows} rows but the config implies ${formula} = ${expected}: config and weights disagree (check d_state / ngroups / headdim / expand)` +
+        (mlp ? `, or the mixer has a gated MLP (d_mlp = ${(rows - expected) / 2} > 0), which is not supported` : ""),
+      f.file,
+    );
   }
 }

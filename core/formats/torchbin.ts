@@ -58,7 +58,7 @@ export class TorchBinFile implements TensorSource {
   readonly file: string;
   /** "little" unless the archive's byteorder entry says "big" (then get() swaps bytes). */
   readonly byteorder: "little" | "big";
-  private readonly tensors = new Map<string, TensorRef>();
+  private readonly refs = new Map<string, TensorRef>();
 
   static open(path: string): TorchBinFile {
     const src = new FileBytes(path);
@@ -178,13 +178,13 @@ export class TorchBinFile implements TensorSource {
     if (!(root instanceof PickleDict)) throw new CheckpointError(`data.pkl holds ${describePickled(root)}, not a state dict`, file);
     for (const [name, value] of root.map) {
       // non-tensor entries (e.g. _extra_state) are not weights: skip them
-      if (typeof name === "string" && value instanceof TensorRef) this.tensors.set(name, value);
+      if (typeof name === "string" && value instanceof TensorRef) this.refs.set(name, value);
     }
-    if (this.tensors.size === 0) throw new CheckpointError("data.pkl contains no tensors", file);
+    if (this.refs.size === 0) throw new CheckpointError("data.pkl contains no tensors", file);
   }
 
   names(): string[] {
-    return [...this.tensors.keys()];
+    return [...this.refs.keys()];
   }
 
   files(): string[] {
@@ -192,12 +192,12 @@ export class TorchBinFile implements TensorSource {
   }
 
   info(name: string): TensorInfo | undefined {
-    const t = this.tensors.get(name);
+    const t = this.refs.get(name);
     return t && { dtype: t.storage.dtype, shape: t.shape.slice(), file: this.file };
   }
 
   get(name: string): RawTensor | undefined {
-    const t = this.tensors.get(name);
+    const t = this.refs.get(name);
     if (!t) return undefined;
     const { storage, shape, stride, numel } = t;
     const esize = DTYPE_BYTES[storage.dtype];

@@ -29,7 +29,7 @@ export class WeightReader implements WeightSource {
   private readonly present: Set<string>;
 
   constructor(src: TensorSource | TensorsWithConfig, opts: WeightReaderOptions = {}) {
-    const ckpt = "tensors" in src ? src : undefined;
+    const ckpt = typeof (src as TensorSource).names === "function" ? undefined : (src as TensorsWithConfig);
     this.tensors = ckpt ? ckpt.tensors : (src as TensorSource);
     this.tied = opts.tie_embeddings ?? ckpt?.config?.tie_embeddings ?? true;
     this.present = new Set(this.tensors.names());
