@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import type { Backend, WeightDType } from "../kernels/backend.ts";
-import { createBackend, type BackendChoice } from "../kernels/registry.ts";
+import { checkBackendChoice, createBackend, type BackendChoice } from "../kernels/registry.ts";
 import { openCheckpoint } from "./formats/checkpoint.ts";
 import { byteTokenizer, loadTokenizerJson, type TextTokenizer } from "./formats/tokenizer.ts";
 import { WeightReader } from "./formats/weights.ts";
@@ -40,6 +40,7 @@ export interface LoadedModel {
 }
 
 export async function load(dir: string, opts: LoadOptions = {}): Promise<LoadedModel> {
+  checkBackendChoice(opts.backend ?? "auto");
   const ckpt = await openCheckpoint(dir);
   try {
     const backend = await createBackend(opts.backend ?? "auto", { threads: opts.threads });

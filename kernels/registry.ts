@@ -24,8 +24,12 @@ const factories: Record<Exclude<BackendName, "cpu">, (o: BackendOptions) => Prom
   },
 };
 
+export function checkBackendChoice(choice: string): asserts choice is BackendChoice {
+  if (!(BACKEND_CHOICES as string[]).includes(choice)) throw new OptionError(`expected one of ${BACKEND_CHOICES.join(", ")}, got "${choice}"`, "backend");
+}
+
 export async function createBackend(choice: BackendChoice = "auto", opts: BackendOptions = {}): Promise<Backend> {
-  if (!BACKEND_CHOICES.includes(choice)) throw new OptionError(`expected one of ${BACKEND_CHOICES.join(", ")}, got "${choice}"`, "backend");
+  checkBackendChoice(choice);
   if (choice === "cpu") return createCpuBackend();
   if (choice !== "auto") return start(choice, opts);
   for (const name of ["wasm"] as const) {

@@ -2,7 +2,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { readNpy } from "../../core/formats/npy.ts";
+import { readNpy, type NpyArray } from "../../core/formats/npy.ts";
+import { MemoryBytes } from "../../core/formats/bytes.ts";
+import { ZipArchive } from "../../core/formats/zip.ts";
 
 export const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../fixtures");
 export const GOLDEN = path.join(FIXTURES, "golden");
@@ -22,4 +24,13 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
+}
+
+/** golden_state.npz: float64 arrays conv_<layer> (1, C, d_conv) and ssm_<layer> after all tokens. */
+export function goldenState(dir: string): Map<string, NpyArray> {
+  const file = path.join(dir, "golden_state.npz");
+  const zip = new ZipArchive(new MemoryBytes(fs.readFileSync(file), file));
+  const out = new Map<string, NpyArray>();
+  for (const [name, entry] of zip.entries) out.set(name.replace(/\.npy$/, ""), readNpy(zip.read(entry), name));
+  return out;
 }
