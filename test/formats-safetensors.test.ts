@@ -112,6 +112,23 @@ test("reads through a file descriptor: a file shrunk after open is an error, not
   fs.rmSync(dir, { recursive: true });
 });
 
+test("tensors beyond 4 GiB of a (sparse) file: only the requested bytes are read", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "st-big-"));
+  const file = path.join(dir, "big.safetensors");
+  const pad = 5 * 2 ** 30;
+  const header = { pad: { dtype: "U8", shape: [pad], data_offsets: [0, pad] }, w: { dtype: "F32", shape: [2], data_offsets: [pad, pad + 8] } };
+  const head = safetensorsBytes(header, new Uint8Array(0));
+  const fd = fs.openSync(file, "w");
+  fs.writeSync(fd, head);
+  fs.writeSync(fd, new Uint8Array(new Float32Array([0.25, -8]).buffer), 0, 8, head.length + pad);
+  fs.closeSync(fd);
+  const f = SafetensorsFile.open(file);
+  assert.equal(f.info("pad")!.shape, [pad]);
+  assert.equal([...toFloat32(f.get("w")!)], [0.25, -8]);
+  f.close();
+  fs.rmSync(dir, { recursive: true });
+});
+
 test("sharded index: one source over two shards, identical to the single file", () => {
   const idx = ShardedSource.open(path.join(FORMATS, "m2_st_sharded/model.safetensors.index.json"), (p) => SafetensorsFile.open(p));
   const one = SafetensorsFile.open(path.join(GOLDEN, "m2_ss_v256_g1_tied_f32/model.safetensors"));

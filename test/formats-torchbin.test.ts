@@ -2,6 +2,7 @@
 // loads to the same values as the f32 safetensors; strided views, dtypes, big-endian + ZIP64;
 // malicious and malformed archives are CheckpointErrors naming the file, never executed, never hangs.
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -131,6 +132,21 @@ test("hand-made archives: ZIP64, storage offsets, shared storage", () => {
     assert.equal([...toFloat32(f.get("tail")!)], [5, 6]);
     assert.equal([...toFloat32(f.get("colT")!)], [1, 3, 2, 4]);
   }
+});
+
+test("ZIP64 archive lying beyond 4 GiB of a (sparse) file is read through the descriptor", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "big-"));
+  const file = path.join(dir, "big.bin");
+  const base = 5 * 2 ** 30;
+  const bytes = torchBinBytes([{ name: "w", key: "0", shape: [3] }], { "0": f32(1.5, -2, 3) }, { zip64: true, baseOffset: base });
+  const fd = fs.openSync(file, "w");
+  fs.writeSync(fd, new Uint8Array([0x50, 0x4b, 3, 4]), 0, 4, 0); // the PK signature torch files start with
+  fs.writeSync(fd, bytes, 0, bytes.length, base);
+  fs.closeSync(fd);
+  const f = TorchBinFile.open(file);
+  assert.equal([...toFloat32(f.get("w")!)], [1.5, -2, 3]);
+  f.close();
+  fs.rmSync(dir, { recursive: true });
 });
 
 test("tensor metadata that escapes its storage is refused, naming the storage", () => {

@@ -41,10 +41,14 @@ export function f32Safetensors(tensors: Record<string, { shape: number[]; values
   return safetensorsBytes(header, concat(blobs));
 }
 
-/** A stored (method 0) ZIP archive; `zip64` writes every size and offset through ZIP64 records. */
-export function zipBytes(entries: [string, Uint8Array][], opts: { zip64?: boolean; method?: number } = {}): Uint8Array {
+/**
+ * A stored (method 0) ZIP archive; `zip64` writes every size and offset through ZIP64 records.
+ * `baseOffset`: the bytes will be written at that position of a (sparse) file, so offsets include it.
+ */
+export function zipBytes(entries: [string, Uint8Array][], opts: { zip64?: boolean; method?: number; baseOffset?: number } = {}): Uint8Array {
   const parts: Uint8Array[] = [];
   const central: Uint8Array[] = [];
+  const base = opts.baseOffset ?? 0;
   let off = 0;
   const method = opts.method ?? 0;
   for (const [name, data] of entries) {
@@ -74,14 +78,14 @@ export function zipBytes(entries: [string, Uint8Array][], opts: { zip64?: boolea
     cen.setUint32(24, z ? 0xffffffff : data.length, true);
     cen.setUint16(28, nm.length, true);
     cen.setUint16(30, z ? 28 : 0, true);
-    cen.setUint32(42, z ? 0xffffffff : off, true);
+    cen.setUint32(42, z ? 0xffffffff : base + off, true);
     new Uint8Array(cen.buffer).set(nm, 46);
     if (z) {
       cen.setUint16(46 + nm.length, 1, true);
       cen.setUint16(48 + nm.length, 24, true);
       cen.setBigUint64(50 + nm.length, BigInt(data.length), true);
       cen.setBigUint64(58 + nm.length, BigInt(data.length), true);
-      cen.setBigUint64(66 + nm.length, BigInt(off), true);
+      cen.setBigUint64(66 + nm.length, BigInt(base + off), true);
     }
     parts.push(new Uint8Array(local.buffer), data);
     central.push(new Uint8Array(cen.buffer));
@@ -99,10 +103,10 @@ export function zipBytes(entries: [string, Uint8Array][], opts: { zip64?: boolea
     rec.setBigUint64(24, BigInt(entries.length), true);
     rec.setBigUint64(32, BigInt(entries.length), true);
     rec.setBigUint64(40, BigInt(cd.length), true);
-    rec.setBigUint64(48, BigInt(cdOff), true);
+    rec.setBigUint64(48, BigInt(base + cdOff), true);
     const loc = new DataView(new ArrayBuffer(20));
     loc.setUint32(0, 0x07064b50, true);
-    loc.setBigUint64(8, BigInt(cdOff + cd.length), true);
+    loc.setBigUint64(8, BigInt(base + cdOff + cd.length), true);
     loc.setUint32(16, 1, true);
     tail.push(new Uint8Array(rec.buffer), new Uint8Array(loc.buffer));
     eocd.setUint16(8, 0xffff, true);
@@ -113,7 +117,7 @@ export function zipBytes(entries: [string, Uint8Array][], opts: { zip64?: boolea
     eocd.setUint16(8, entries.length, true);
     eocd.setUint16(10, entries.length, true);
     eocd.setUint32(12, cd.length, true);
-    eocd.setUint32(16, cdOff, true);
+    eocd.setUint32(16, base + cdOff, true);
   }
   tail.push(new Uint8Array(eocd.buffer));
   return concat([...parts, ...tail]);
@@ -158,7 +162,7 @@ export const P = {
 export function torchBinBytes(
   tensors: { name: string; key: string; offset?: number; shape: number[]; stride?: number[]; storageClass?: string }[],
   storages: Record<string, Uint8Array>,
-  opts: { zip64?: boolean; prefix?: string; numel?: Record<string, number> } = {},
+  opts: { zip64?: boolean; prefix?: string; numel?: Record<string, number>; baseOffset?: number } = {},
 ): Uint8Array {
   const parts: Uint8Array[] = [P.proto(), P.global("collections", "OrderedDict"), P.emptyTuple(), P.reduce(), P.mark()];
   for (const t of tensors) {
@@ -185,7 +189,7 @@ export function torchBinBytes(
   const entries: [string, Uint8Array][] = [[`${prefix}/data.pkl`, concat(parts)]];
   for (const [k, v] of Object.entries(storages)) entries.push([`${prefix}/data/${k}`, v]);
   entries.push([`${prefix}/version`, enc.encode("3\n")]);
-  return zipBytes(entries, { zip64: opts.zip64 });
+  return zipBytes(entries, { zip64: opts.zip64, baseOffset: opts.baseOffset });
 }
 
 export function mem(bytes: Uint8Array, name = "mem.bin"): MemoryBytes {
