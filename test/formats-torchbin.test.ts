@@ -197,6 +197,7 @@ test("unpickler limits: deep nesting, huge lengths, memo abuse, truncation", () 
   // memo cap: many distinct LONG_BINPUT indices
   const memoSpam = concat([P.proto(), P.int(0), ...Array.from({ length: 5000 }, (_, i) => P.bytes(0x72, i & 255, i >> 8, 0, 0)), P.stop()]);
   expectError(() => unpickle(memoSpam, { ...pickleOpts, maxMemo: 1000 }), "memo larger than 1000");
+  expectError(() => unpickle(nested, { ...pickleOpts, maxObjects: 1000 }), "more than 1000 objects");
   assert.is(unpickle(concat([P.proto(), P.bytes(0x8a, 0x02, 0xff, 0x7f), P.stop()]), pickleOpts), 0x7fff);
   assert.is(unpickle(concat([P.proto(), P.bytes(0x8a, 0x01, 0xff), P.stop()]), pickleOpts), -1);
 });

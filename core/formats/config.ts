@@ -36,7 +36,7 @@ class Fields {
     const v = this.has(key) ? this.obj[key] : def;
     if (v === undefined) this.err(key, "is required");
     if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min) {
-      this.err(key, `expected ${min === 1 ? "a positive" : `an integer >= ${min}`} integer, got ${show(v)}`);
+      this.err(key, `expected ${min === 1 ? "a positive integer" : `an integer >= ${min}`}, got ${show(v)}`);
     }
     return v as number;
   }

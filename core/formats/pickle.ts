@@ -5,8 +5,8 @@
 //
 // Hostile input: the interpreter is a loop over the bytes (no recursion, no backward jumps), so it
 // ends after at most one step per byte; every length is checked against the remaining bytes before
-// anything is allocated; the memo is a Map (a huge index costs nothing) capped in size; MARK nesting
-// and the stack are capped. Values may alias or even contain themselves (via the memo): consumers
+// anything is allocated; the memo is a Map (a huge index costs nothing) capped in size; MARK nesting,
+// the stack and the number of containers built are capped, so memory stays proportional to the input. Values may alias or even contain themselves (via the memo): consumers
 // must not walk them recursively.
 import { CheckpointError } from "../errors.ts";
 
@@ -39,6 +39,8 @@ export interface UnpickleOptions {
   maxMarkDepth?: number;
   maxStack?: number;
   maxMemo?: number;
+  /** Containers (tuples, lists, dicts, call results) one pickle may build; bounds memory per input byte. */
+  maxObjects?: number;
 }
 
 /** A short description of a value for messages (never recursive, never huge). */
@@ -57,6 +59,8 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions): unknown {
   const maxMarkDepth = opts.maxMarkDepth ?? 1000;
   const maxStack = opts.maxStack ?? 1 << 20;
   const maxMemo = opts.maxMemo ?? 1 << 21;
+  const maxObjects = opts.maxObjects ?? 1 << 21;
+  let objects = 0;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const utf8 = new TextDecoder("utf-8", { fatal: true });
   const where = opts.entry ?? "pickle";
@@ -84,6 +88,11 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions): unknown {
   const pop = (): unknown => {
     if (stack.length === 0) fail("stack underflow");
     return stack.pop();
+  };
+  /** Pushes a newly built container, counting it against maxObjects. */
+  const pushNew = (v: unknown) => {
+    if (++objects > maxObjects) fail(`builds more than ${maxObjects} objects`);
+    push(v);
   };
   const top = (): unknown => {
     if (stack.length === 0) fail("stack underflow");
@@ -165,13 +174,13 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions): unknown {
         marks.push(stack);
         stack = [];
         break;
-      case 0x7d: push(new PickleDict()); break; // EMPTY_DICT
-      case 0x5d: push([]); break; // EMPTY_LIST
-      case 0x29: push(new PickleTuple([])); break; // EMPTY_TUPLE
-      case 0x74: push(new PickleTuple(popMark())); break; // TUPLE
-      case 0x85: push(new PickleTuple([pop()])); break; // TUPLE1
-      case 0x86: { const b = pop(), a = pop(); push(new PickleTuple([a, b])); break; } // TUPLE2
-      case 0x87: { const c = pop(), b = pop(), a = pop(); push(new PickleTuple([a, b, c])); break; } // TUPLE3
+      case 0x7d: pushNew(new PickleDict()); break; // EMPTY_DICT
+      case 0x5d: pushNew([]); break; // EMPTY_LIST
+      case 0x29: pushNew(new PickleTuple([])); break; // EMPTY_TUPLE
+      case 0x74: pushNew(new PickleTuple(popMark())); break; // TUPLE
+      case 0x85: pushNew(new PickleTuple([pop()])); break; // TUPLE1
+      case 0x86: { const b = pop(), a = pop(); pushNew(new PickleTuple([a, b])); break; } // TUPLE2
+      case 0x87: { const c = pop(), b = pop(), a = pop(); pushNew(new PickleTuple([a, b, c])); break; } // TUPLE3
       case 0x4e: push(null); break; // NONE
       case 0x88: push(true); break; // NEWTRUE
       case 0x89: push(false); break; // NEWFALSE
@@ -209,7 +218,7 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions): unknown {
         const args = pop(), f = pop();
         if (!(f instanceof PickleCallable)) fail(`REDUCE on ${describePickled(f)}, which is not callable`);
         if (!(args instanceof PickleTuple)) fail(`REDUCE arguments are ${describePickled(args)}, not a tuple`);
-        push((f as PickleCallable).call((args as PickleTuple).items));
+        pushNew((f as PickleCallable).call((args as PickleTuple).items));
         break;
       }
       case 0x62: { // BUILD: state for the object below; only dicts (the state dict's _metadata) are allowed
