@@ -1,0 +1,148 @@
+// The wasm backend: Rust SIMD128 kernels (wasm/src, built into wasm/pkg by `npm run build:wasm`)
+// behind the Backend interface. Weights are packed once into wasm linear memory in their storage
+// dtype; activations are copied in and out per op through reusable scratch slots (a decode step
+// allocates nothing in wasm memory once the slots have grown). With threads > 1 and shared memory
+// available, the threaded build runs on a worker pool that shares the memory; large matmuls are
+// split by row groups, scans by heads / channels.
+//
+// Numerics against the cpu reference (float64 accumulation), as tested in test/wasm-*.test.ts:
+// float32 accumulation everywhere; f16 / bf16 / int8 weights take exactly the values of
+// kernels/quant.ts; int8 matmuls quantize the activations per token and block of 32 to int16
+// (relative error <= 2^-16 of the block maximum) and sum with i32x4.dot_i16x8_s.
+import { BackendError, OptionError } from "../../core/errors.ts";
+import { BUILDS, checkKernels, compileBuild, type Kernels } from "../../wasm/pkg/bindings.ts";
+import type { Backend, Matrix, WeightDType } from "../backend.ts";
+import { conv1d } from "./conv1d.ts";
+import { add, dtSoftplus, siluGate } from "./elementwise.ts";
+import { asWasmMatrix, embed, matmul, upload } from "./matmul.ts";
+import { gatedRmsnorm, rmsnorm } from "./norm.ts";
+import { Pool } from "./pool.ts";
+import { WasmRuntime } from "./runtime.ts";
+import { selectiveScan, ssdScan } from "./scan.ts";
+
+export interface WasmBackendOptions {
+  /** Threads including the calling one (default: the machine's available parallelism). 1 = single-threaded build. */
+  threads?: number;
+  /** Polling iterations before a waiting thread sleeps (default 20000). */
+  spin?: number;
+  /** "fine" splits every parallel kernel over all threads, however small (for tests); default "auto". */
+  grain?: "auto" | "fine";
+}
+
+export interface WasmBackend extends Backend {
+  readonly name: "wasm";
+  /** Threads that run kernels (1 = single-threaded build). */
+  readonly threads: number;
+  /** Which build runs: "single" or "threads". */
+  readonly build: "single" | "threads";
+  /** Frees one matrix's wasm memory now (instead of at dispose()). */
+  release(m: Matrix): void;
+  /** Bytes of wasm linear memory in use (weights + scratch). */
+  memoryInUse(): number;
+}
+
+async function defaultThreads(): Promise<number> {
+  const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
+  if (typeof process !== "undefined" && process.versions?.node) {
+    const os = await import("node:os");
+    return typeof os.availableParallelism === "function" ? os.availableParallelism() : os.cpus().length;
+  }
+  return nav?.hardwareConcurrency ?? 1;
+}
+
+function sharedMemoryAvailable(): boolean {
+  if (typeof SharedArrayBuffer === "undefined") return false;
+  const coi = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated;
+  return coi !== false;
+}
+
+export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
+  if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1))
+    throw new OptionError(`expected a positive integer, got ${opts.threads}`, "threads");
+  if (typeof WebAssembly === "undefined") throw new BackendError("WebAssembly is not available", "wasm");
+  const requested = opts.threads ?? (await defaultThreads());
+  const threaded = requested > 1 && sharedMemoryAvailable();
+
+  let rt: WasmRuntime;
+  try {
+    if (threaded) {
+      const module = await compileBuild("threads");
+      const memory = newSharedMemory(BUILDS.threads.memory.min);
+      const instance = await WebAssembly.instantiate(module, { env: { memory } });
+      const k: Kernels = checkKernels(instance.exports);
+      const pre = new WasmRuntime(k, memory, null);
+      const pool = await Pool.create(
+        { threads: requested, module, memory, allocStack: (b) => pre.alloc(b, "a worker stack"), spin: opts.spin },
+        k as unknown as Record<string, (...a: number[]) => unknown>,
+      );
+      rt = new WasmRuntime(k, memory, pool);
+    } else {
+      const module = await compileBuild("single");
+      const instance = await WebAssembly.instantiate(module, {});
+      const k = checkKernels(instance.exports);
+      rt = new WasmRuntime(k, instance.exports.memory as WebAssembly.Memory, null);
+    }
+  } catch (e) {
+    if (e instanceof BackendError) throw e;
+    throw new BackendError(`cannot start (${(e as Error).message})`, "wasm");
+  }
+  rt.fineGrain = opts.grain === "fine";
+  if (rt.k.ss_abi_version() !== 1) throw new BackendError(`wasm/pkg has kernel ABI ${rt.k.ss_abi_version()}, expected 1`, "wasm");
+
+  const matrices = new Set<ReturnType<typeof upload>>();
+  const threads = rt.threads;
+  const backend: WasmBackend = {
+    name: "wasm",
+    threads,
+    build: threaded ? "threads" : "single",
+    get detail(): string {
+      const dts = [...new Set([...matrices].map((m) => m.dtype))].sort();
+      const weights = dts.length ? `, ${dts.join("+")} weights` : "";
+      const fallback = requested > 1 && !threaded ? " (no SharedArrayBuffer: single-threaded build)" : "";
+      return `wasm simd128, ${threads} thread${threads === 1 ? "" : "s"}${weights}${fallback}`;
+    },
+    matrix(w: Float32Array, rows: number, cols: number, dtype: WeightDType = "f32"): Matrix {
+      const m = upload(rt, w, rows, cols, dtype);
+      matrices.add(m);
+      return m;
+    },
+    matmul: (x, T, w, out) => matmul(rt, x, T, w, out),
+    embed: (ids, w, out) => embed(rt, ids, w, out),
+    rmsnorm: (x, T, D, weight, eps, out) => rmsnorm(rt, x, T, D, weight, eps, out),
+    gatedRmsnorm: (y, z, T, D, gs, weight, eps, nbg, out) => gatedRmsnorm(rt, y, z, T, D, gs, weight, eps, nbg, out),
+    conv1d: (x, T, C, K, weight, bias, window, out) => conv1d(rt, x, T, C, K, weight, bias, window, out),
+    ssdScan: (a) => ssdScan(rt, a),
+    selectiveScan: (a) => selectiveScan(rt, a),
+    dtSoftplus: (dt, T, H, bias, lo, hi) => dtSoftplus(rt, dt, T, H, bias, lo, hi),
+    siluGate: (y, z) => siluGate(rt, y, z),
+    add: (a, b) => add(rt, a, b),
+    release(m: Matrix): void {
+      const wm = asWasmMatrix(rt, m);
+      rt.free(wm.ptr);
+      wm.ptr = 0;
+      matrices.delete(wm);
+    },
+    memoryInUse: () => rt.k.ss_heap_in_use(),
+    dispose(): void {
+      for (const m of matrices) {
+        rt.free(m.ptr);
+        m.ptr = 0;
+      }
+      matrices.clear();
+      rt.dispose();
+    },
+  };
+  return backend;
+}
+
+function newSharedMemory(min: number): WebAssembly.Memory {
+  // 4 GiB of address space where the platform allows it, else 1 GiB
+  for (const maximum of [65536, 16384]) {
+    try {
+      return new WebAssembly.Memory({ initial: min, maximum, shared: true });
+    } catch {
+      // try the smaller reservation
+    }
+  }
+  throw new BackendError("cannot create a shared WebAssembly.Memory", "wasm");
+}

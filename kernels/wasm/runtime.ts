@@ -1,0 +1,146 @@
+// The wasm instance seen from TypeScript: linear memory views, allocation, reusable scratch slots,
+// and copy-in / copy-out of activations. One runtime per backend; only the thread that owns the
+// backend calls into it (workers only run kernels on ranges they are given).
+import { BackendError } from "../../core/errors.ts";
+import type { Kernels } from "../../wasm/pkg/bindings.ts";
+import type { Pool } from "./pool.ts";
+
+/** Named scratch slots: each keeps one growing allocation, reused by every call (no per-token allocation). */
+export const Slot = {
+  X: 0, Y: 1, Z: 2, DT: 3, B: 4, C: 5, A: 6, D: 7, State: 8, Window: 9, W: 10, Bias: 11, Ids: 12, XQ: 13, XS: 14,
+  Parts: 15, Stage: 16, Stage2: 17,
+} as const;
+export type Slot = (typeof Slot)[keyof typeof Slot];
+const SLOT_COUNT = 18;
+
+export class WasmRuntime {
+  f32!: Float32Array;
+  i32!: Int32Array;
+  u8!: Uint8Array;
+  private buf: ArrayBufferLike | null = null;
+  private readonly slots: { ptr: number; cap: number }[] = [];
+  private disposed = false;
+  /** Split every parallel kernel over all threads whatever its size (tests of the split logic). */
+  fineGrain = false;
+
+  constructor(
+    readonly k: Kernels,
+    readonly memory: WebAssembly.Memory,
+    readonly pool: Pool | null,
+  ) {
+    for (let i = 0; i < SLOT_COUNT; i++) this.slots.push({ ptr: 0, cap: 0 });
+    this.refresh();
+  }
+
+  /** Participants in a parallel kernel call (the calling thread plus the workers). */
+  get threads(): number {
+    return this.pool ? this.pool.size : 1;
+  }
+
+  /** Re-creates the typed views after the memory grew (the old buffer is detached or too short). */
+  refresh(): void {
+    const b = this.memory.buffer;
+    if (b === this.buf) return;
+    this.buf = b;
+    this.f32 = new Float32Array(b);
+    this.i32 = new Int32Array(b);
+    this.u8 = new Uint8Array(b);
+  }
+
+  alloc(bytes: number, what: string): number {
+    this.live();
+    const p = this.k.ss_alloc(Math.max(1, bytes));
+    if (p === 0) throw new BackendError(`out of wasm memory allocating ${bytes} bytes for ${what} (linear memory is at most 4 GiB)`, "wasm");
+    this.refresh();
+    return p;
+  }
+
+  free(ptr: number): void {
+    if (ptr && !this.disposed) this.k.ss_free(ptr);
+  }
+
+  /** A scratch region of at least `bytes` for `slot`, reused across calls. */
+  scratch(slot: Slot, bytes: number): number {
+    const s = this.slots[slot];
+    if (s.cap < bytes) {
+      if (s.ptr) this.k.ss_free(s.ptr);
+      s.ptr = 0;
+      const cap = Math.max(bytes, Math.ceil(s.cap * 1.5), 4096);
+      s.ptr = this.alloc(cap, "scratch");
+      s.cap = cap;
+    }
+    return s.ptr;
+  }
+
+  /** Copies the first n floats of `a` into `slot` (or uses `a` in place if it already lives in wasm memory). */
+  put(slot: Slot, a: Float32Array, n: number): number {
+    this.refresh();
+    if (a.buffer === this.buf) return a.byteOffset;
+    const p = this.scratch(slot, n * 4);
+    this.f32.set(n === a.length ? a : a.subarray(0, n), p >>> 2);
+    return p;
+  }
+
+  /** Copies n floats at ptr into `out` (allocated if absent). */
+  get(ptr: number, n: number, out?: Float32Array): Float32Array {
+    this.refresh();
+    const o = out ?? new Float32Array(n);
+    if (o.buffer === this.buf && o.byteOffset === ptr) return o;
+    o.set(this.f32.subarray(ptr >>> 2, (ptr >>> 2) + n));
+    return o;
+  }
+
+  /** Copies n floats at ptr back into `a` (for in/out arguments such as states). */
+  back(ptr: number, a: Float32Array, n: number): void {
+    if (a.buffer === this.buf && a.byteOffset === ptr) return;
+    a.set(this.f32.subarray(ptr >>> 2, (ptr >>> 2) + n));
+  }
+
+  live(): void {
+    if (this.disposed) throw new BackendError("backend was disposed", "wasm");
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    for (const s of this.slots) if (s.ptr) this.k.ss_free(s.ptr);
+    this.disposed = true;
+    this.pool?.dispose();
+  }
+
+  /**
+   * Runs `fn` over [0, n) split into at most `threads` contiguous ranges (boundaries multiples of
+   * `align`), using at most one range per `minPerPart` items. `args(lo, hi, part)` gives the
+   * kernel arguments of one range.
+   */
+  parallel<K extends keyof Kernels>(
+    fn: K, n: number, minPerPart: number, align: number, args: (lo: number, hi: number, part: number) => Parameters<Kernels[K]>,
+  ): void {
+    const parts = this.partsFor(n, minPerPart, align);
+    if (parts === 1 || !this.pool) {
+      (this.k[fn] as (...a: number[]) => unknown)(...(args(0, n, 0) as number[]));
+      return;
+    }
+    const jobs: number[][] = [];
+    for (let i = 0; i < parts; i++) {
+      const lo = split(n, parts, i, align);
+      const hi = split(n, parts, i + 1, align);
+      jobs.push(args(lo, hi, i) as number[]);
+    }
+    this.pool.run(fn, jobs);
+  }
+
+  /** Number of ranges `parallel` will use. */
+  partsFor(n: number, minPerPart: number, align: number): number {
+    if (!this.pool) return 1;
+    const byWork = this.fineGrain ? n : Math.floor(n / Math.max(1, minPerPart));
+    const byAlign = Math.ceil(n / align);
+    return Math.max(1, Math.min(this.pool.size, byWork, byAlign));
+  }
+}
+
+/** Boundary i of n items split into `parts` ranges, rounded to multiples of `align` (last = n). */
+export function split(n: number, parts: number, i: number, align: number): number {
+  if (i >= parts) return n;
+  const b = Math.round((n * i) / parts / align) * align;
+  return Math.min(n, b);
+}
