@@ -25,7 +25,7 @@ export function conv1d(
   const win = W > 0 ? rt.put(Slot.Window, window, W) : rt.scratch(Slot.Window, 4);
   const yp = rt.scratch(Slot.Y, T * C * 4);
   const minCh = Math.ceil(MIN_CONV_WORK / (T * K));
-  rt.parallel("ss_conv1d", C, minCh, 4, (lo, hi) => [xp, T, C, K, wp, bp, win, yp, lo, hi]);
+  rt.parallel("ss_conv1d", C, minCh, 4, [xp, T, C, K, wp, bp, win, yp, 0, 0]);
   if (W > 0) rt.back(win, window, W);
   return rt.get(yp, T * C, out);
 }

@@ -22,6 +22,8 @@ export class WasmMatrix implements Matrix {
     readonly rows: number,
     readonly cols: number,
     readonly dtype: WeightDType,
+    /** Packed layout: as dtype, except f16 matrices with values that round to ±inf / NaN, kept as f32 (of the f16 values). */
+    readonly layout: WeightDType,
     public ptr: number,
     readonly bytes: number,
     readonly rt: WasmRuntime,
@@ -34,14 +36,24 @@ export function upload(rt: WasmRuntime, w: Float32Array, rows: number, cols: num
   if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 1 || cols < 1)
     throw new BackendError(`matrix: bad shape [${rows}, ${cols}]`, "wasm");
   if (w.length !== rows * cols) throw new BackendError(`matrix: ${w.length} values for [${rows}, ${cols}]`, "wasm");
-  const code = DTYPE_CODE[dtype];
+  // The fast f16 decode (shift, mask, times 2^112) has no inf / NaN: a matrix with such values
+  // (|w| >= 65520) is stored in the f32 layout, holding exactly the f16-rounded values.
+  let layout = dtype;
+  if (dtype === "f16") {
+    for (let i = 0; i < w.length; i++)
+      if (!(Math.abs(w[i]) < 65520)) {
+        layout = "f32";
+        break;
+      }
+  }
+  const code = DTYPE_CODE[layout];
   const bytes = rt.k.ss_packed_bytes(code, rows, cols);
   const ptr = rt.alloc(bytes, `a [${rows}, ${cols}] ${dtype} matrix`);
   const chunk = Math.max(4, Math.floor(STAGE_FLOATS / cols) & ~3);
   for (let r0 = 0; r0 < rows; r0 += chunk) {
     const n = Math.min(chunk, rows - r0);
     const src = w.subarray(r0 * cols, (r0 + n) * cols);
-    if (dtype === "int8") {
+    if (layout === "int8") {
       const { q, scales } = quantizeInt8(src, n, cols);
       const qp = rt.scratch(Slot.Stage, q.length);
       const sp = rt.scratch(Slot.Stage2, scales.length * 4);
@@ -51,11 +63,11 @@ export function upload(rt: WasmRuntime, w: Float32Array, rows: number, cols: num
     } else {
       const sp = rt.scratch(Slot.Stage, src.length * 4);
       rt.f32.set(src, sp >>> 2);
-      if (dtype === "f32") rt.k.ss_pack_f32(ptr, sp, r0, n, cols);
-      else rt.k.ss_pack_b16(ptr, sp, r0, n, cols, dtype === "f16" ? 1 : 0);
+      if (layout === "f32") rt.k.ss_pack_f32(ptr, sp, r0, n, cols, dtype === "f16" ? 1 : 0);
+      else rt.k.ss_pack_b16(ptr, sp, r0, n, cols, layout === "f16" ? 1 : 0);
     }
   }
-  return new WasmMatrix(rows, cols, dtype, ptr, bytes, rt);
+  return new WasmMatrix(rows, cols, dtype, layout, ptr, bytes, rt);
 }
 
 export function asWasmMatrix(rt: WasmRuntime, w: Matrix): WasmMatrix {
@@ -76,22 +88,18 @@ export function matmul(rt: WasmRuntime, x: Float32Array, T: number, w: Matrix, o
   const minGroups = Math.ceil(MIN_MACS_PER_THREAD / (T * 4 * cols));
   const yp = rt.scratch(Slot.Y, T * rows * 4);
   const xp = rt.put(Slot.X, x, T * cols);
-  if (m.dtype === "f32") {
-    rt.parallel("ss_matmul_f32", groups, minGroups, GROUP_ALIGN, (lo, hi) => [xp, T, m.ptr, rows, cols, yp, lo, hi]);
-  } else if (m.dtype === "int8") {
+  if (m.layout === "f32") {
+    rt.parallel("ss_matmul_f32", groups, minGroups, GROUP_ALIGN, [xp, T, m.ptr, rows, cols, yp, 0, 0]);
+  } else if (m.layout === "int8") {
     const nb = Math.ceil(cols / INT8_BLOCK);
     const xq = rt.scratch(Slot.XQ, T * nb * INT8_BLOCK * 2);
     const xs = rt.scratch(Slot.XS, T * nb * 4);
     rt.k.ss_quantize_x16(xp, T, cols, xq, xs);
-    rt.parallel("ss_matmul_i8", groups, minGroups, GROUP_ALIGN, (lo, hi) => [xq, xs, T, m.ptr, rows, cols, yp, lo, hi]);
+    rt.parallel("ss_matmul_i8", groups, minGroups, GROUP_ALIGN, [xq, xs, T, m.ptr, rows, cols, yp, 0, 0]);
   } else {
-    const isF16 = m.dtype === "f16" ? 1 : 0;
-    const parts = rt.partsFor(groups, minGroups, GROUP_ALIGN);
-    const stride = 3 * cols * 16;
-    const sp = rt.scratch(Slot.Parts, parts * stride);
-    rt.parallel("ss_matmul_b16", groups, minGroups, GROUP_ALIGN, (lo, hi, part) => [
-      xp, T, m.ptr, rows, cols, yp, lo, hi, isF16, sp + part * stride,
-    ]);
+    const isF16 = m.layout === "f16" ? 1 : 0;
+    // per-thread f32 tile for the prefill path (3 row groups)
+    rt.parallel("ss_matmul_b16", groups, minGroups, GROUP_ALIGN, [xp, T, m.ptr, rows, cols, yp, 0, 0, isF16, 0], 3 * cols * 16);
   }
   return rt.get(yp, T * rows, out);
 }
@@ -109,6 +117,6 @@ export function embed(rt: WasmRuntime, ids: ArrayLike<number>, w: Matrix, out?: 
       throw new BackendError(`embed: token id ${id} outside the embedding's ${m.rows} rows`, "wasm");
     rt.i32[(ip >>> 2) + t] = id;
   }
-  rt.k.ss_embed(DTYPE_CODE[m.dtype], m.ptr, m.rows, m.cols, ip, T, yp);
+  rt.k.ss_embed(DTYPE_CODE[m.layout], m.ptr, m.rows, m.cols, ip, T, yp);
   return rt.get(yp, T * m.cols, out);
 }

@@ -1,57 +1,89 @@
-// Worker pool for the threaded build: every worker instantiates the same module on the same shared
-// WebAssembly.Memory (with its own shadow stack) and waits on a control word; the calling thread
-// writes a job (kernel index + arguments) into each worker's slot, runs the first range itself, and
-// waits until all workers have finished. Node: worker_threads; browsers: Web Workers (needs
-// cross-origin isolation for SharedArrayBuffer).
+// Worker pool for the threaded build. Every worker instantiates the same module on the same shared
+// WebAssembly.Memory (with its own shadow stack). A parallel call is published as one job — a
+// kernel, its arguments and the boundaries of up to 255 chunks of its work range — and every
+// participant (the calling thread included) claims chunks one at a time until none are left.
+// Claiming is dynamic, so a worker that is descheduled or slow to wake never stalls the call:
+// the caller simply runs the remaining chunks itself. Node: worker_threads; browsers: Web Workers
+// (SharedArrayBuffer needs cross-origin isolation).
 //
-// Control block (SharedArrayBuffer, Int32): per worker [seq, kernel, nargs, -]; then [done, error].
-// Arguments: a second SharedArrayBuffer of float64 (pointers and sizes are exact up to 2^53).
-// A worker spins briefly on its control word before sleeping in Atomics.wait, so that the many
-// small parallel calls of a decode step do not pay a wake-up each.
+// Control words (Int32 on a SharedArrayBuffer):
+//   WAKE   job counter; idle workers poll it briefly, then sleep in Atomics.wait on it
+//   CLAIM  (gen & 0xff) << 24 | nchunks << 16 | next chunk; claimed with compareExchange, so a
+//          claim succeeds only while next < nchunks of the job it was read from. A claimed chunk
+//          keeps its job alive (the caller waits for all chunks), so the descriptor a claimer
+//          reads after a successful claim is always that job's.
+//   DONE   chunks finished in the current job;  ERROR  set when a kernel trapped;  EXIT
+// Job descriptor (Float64): kernel, nargs, lo / hi / scratch argument positions, scratch base and
+// stride (per participant), nchunks, boundaries, then the arguments.
 import { BackendError } from "../../core/errors.ts";
 import { KERNEL_NAMES, type KernelName } from "../../wasm/pkg/bindings.ts";
 
-const SLOT = 4;
+const WAKE = 0, CLAIM = 1, DONE = 2, ERROR = 3, EXIT = 4, CTL_WORDS = 8;
+const MAXCHUNKS = 255;
 const MAXARGS = 32;
+const D_FN = 0, D_NARGS = 1, D_LO = 2, D_HI = 3, D_PART = 4, D_PBASE = 5, D_PSTRIDE = 6, D_NCHUNKS = 7, D_BOUNDS = 8;
+const D_ARGS = D_BOUNDS + MAXCHUNKS + 1;
+const DESC_WORDS = D_ARGS + MAXARGS;
 const STACK_BYTES = 256 * 1024;
 
-/** The worker program (plain JavaScript: it runs without the TypeScript loader). */
+/**
+ * Claims and runs chunks of the current job until none are left (run by workers and the caller).
+ * Self-contained (its source is also the workers'), so the control indices are repeated here.
+ */
+function drain(
+  ctl: Int32Array, desc: Float64Array, pid: number, call: (f: number, a: number[]) => void, a: number[],
+): void {
+  const CLAIM = 1, DONE = 2, ERROR = 3;
+  const D_FN = 0, D_NARGS = 1, D_LO = 2, D_HI = 3, D_PART = 4, D_PBASE = 5, D_PSTRIDE = 6, D_BOUNDS = 8;
+  const D_ARGS = D_BOUNDS + 256;
+  for (;;) {
+    const v = Atomics.load(ctl, CLAIM);
+    const n = (v >>> 16) & 0xff;
+    const i = v & 0xffff;
+    if (i >= n) return;
+    if (Atomics.compareExchange(ctl, CLAIM, v, v + 1) !== v) continue;
+    const nargs = desc[D_NARGS];
+    a.length = nargs;
+    for (let k = 0; k < nargs; k++) a[k] = desc[D_ARGS + k];
+    a[desc[D_LO]] = desc[D_BOUNDS + i];
+    a[desc[D_HI]] = desc[D_BOUNDS + i + 1];
+    if (desc[D_PART] >= 0) a[desc[D_PART]] = desc[D_PBASE] + pid * desc[D_PSTRIDE];
+    try {
+      call(desc[D_FN], a);
+    } catch {
+      Atomics.store(ctl, ERROR, 1);
+    }
+    if (Atomics.add(ctl, DONE, 1) + 1 === n) Atomics.notify(ctl, DONE);
+  }
+}
+
+/** The worker program (plain JavaScript, so it runs without the TypeScript loader). */
 const WORKER_MAIN = String.raw`
+const WAKE = ${WAKE}, EXIT = ${EXIT};
+const drain = ${drain.toString()};
 async function main(m, post) {
   try {
-    const { module, memory, ctl: ctlBuf, args: argBuf, index, names, stackTop, spin } = m;
+    const { module, memory, ctl: ctlBuf, desc: descBuf, pid, names, stackTop, spin } = m;
     const inst = await WebAssembly.instantiate(module, { env: { memory } });
     const ex = inst.exports;
     if (ex.__stack_pointer) ex.__stack_pointer.value = stackTop;
     const fns = names.map((n) => ex[n]);
+    const call = (f, a) => fns[f].apply(null, a);
     const ctl = new Int32Array(ctlBuf);
-    const args = new Float64Array(argBuf);
-    const base = index * ${SLOT};
-    const abase = index * ${MAXARGS};
-    const done = ctl.length - 2;
+    const desc = new Float64Array(descBuf);
     const a = [];
+    let seen = Atomics.load(ctl, WAKE);
     post({ ready: true });
-    let seen = 0;
     for (;;) {
-      let s = Atomics.load(ctl, base);
-      for (let i = 0; i < spin && s === seen; i++) s = Atomics.load(ctl, base);
+      let s = Atomics.load(ctl, WAKE);
+      for (let i = 0; i < spin && s === seen; i++) s = Atomics.load(ctl, WAKE);
       while (s === seen) {
-        Atomics.wait(ctl, base, seen);
-        s = Atomics.load(ctl, base);
+        Atomics.wait(ctl, WAKE, seen);
+        s = Atomics.load(ctl, WAKE);
       }
       seen = s;
-      const f = ctl[base + 1];
-      if (f < 0) break;
-      const n = ctl[base + 2];
-      a.length = n;
-      for (let i = 0; i < n; i++) a[i] = args[abase + i];
-      try {
-        fns[f].apply(null, a);
-      } catch (e) {
-        Atomics.store(ctl, done + 1, 1);
-      }
-      Atomics.add(ctl, done, 1);
-      Atomics.notify(ctl, done);
+      if (Atomics.load(ctl, EXIT)) break;
+      drain(ctl, desc, pid, call, a);
     }
   } catch (e) {
     post({ error: String((e && e.stack) || e) });
@@ -80,27 +112,39 @@ export interface PoolOptions {
   memory: WebAssembly.Memory;
   /** Allocates a worker's shadow stack in the shared memory; returns its base address. */
   allocStack: (bytes: number) => number;
-  /** Iterations a waiting thread polls before sleeping (default 20000, about 50-100 µs). */
+  /** Iterations an idle or waiting thread polls before sleeping (default 30000, roughly 50-100 µs). */
   spin?: number;
+}
+
+/** One parallel call: `args` with the range (and per-participant scratch) filled in per chunk. */
+export interface Job {
+  fn: KernelName;
+  args: number[];
+  lo: number;
+  hi: number;
+  /** Chunk boundaries: chunk i is [bounds[i], bounds[i+1]). At most 255 chunks. */
+  bounds: number[];
+  /** Position of the scratch argument, and its base and stride per participant (bytes). */
+  part?: { index: number; base: number; stride: number };
 }
 
 export class Pool {
   private readonly ctl: Int32Array;
-  private readonly args: Float64Array;
-  private readonly done: number;
+  private readonly desc: Float64Array;
   private readonly canWait: boolean;
+  private readonly a: number[] = [];
+  private gen = 0;
   private disposed = false;
 
   private constructor(
     private readonly workers: AnyWorker[],
     ctl: SharedArrayBuffer,
-    args: SharedArrayBuffer,
+    desc: SharedArrayBuffer,
     private readonly kernels: Record<string, (...a: number[]) => unknown>,
     private readonly spin: number,
   ) {
     this.ctl = new Int32Array(ctl);
-    this.args = new Float64Array(args);
-    this.done = this.ctl.length - 2;
+    this.desc = new Float64Array(desc);
     this.canWait = canAtomicsWait();
   }
 
@@ -111,9 +155,9 @@ export class Pool {
 
   static async create(o: PoolOptions, kernels: Record<string, (...a: number[]) => unknown>): Promise<Pool> {
     const n = o.threads - 1;
-    const ctl = new SharedArrayBuffer((n * SLOT + 2) * 4);
-    const args = new SharedArrayBuffer(Math.max(1, n) * MAXARGS * 8);
-    const spin = o.spin ?? 20000;
+    const ctl = new SharedArrayBuffer(CTL_WORDS * 4);
+    const desc = new SharedArrayBuffer(DESC_WORDS * 8);
+    const spin = o.spin ?? 30000;
     const workers: AnyWorker[] = [];
     const ready: Promise<void>[] = [];
     try {
@@ -122,61 +166,57 @@ export class Pool {
         const { worker, ready: r } = await spawn();
         workers.push(worker);
         ready.push(r);
-        worker.postMessage({ module: o.module, memory: o.memory, ctl, args, index: i, names: KERNEL_NAMES, stackTop, spin });
+        worker.postMessage({ module: o.module, memory: o.memory, ctl, desc, pid: i + 1, names: KERNEL_NAMES, stackTop, spin });
       }
       await Promise.all(ready);
     } catch (e) {
       for (const w of workers) void w.terminate();
       throw e;
     }
-    return new Pool(workers, ctl, args, kernels, spin);
+    return new Pool(workers, ctl, desc, kernels, spin);
   }
 
-  /** Runs kernel `fn` once per job: jobs[0] on this thread, jobs[i] on worker i-1; returns when all are done. */
-  run(fn: KernelName, jobs: number[][]): void {
+  /** Runs every chunk of `job` on this thread and the workers; returns when all are done. */
+  run(job: Job): void {
     if (this.disposed) throw new BackendError("worker pool was disposed", "wasm");
-    const nw = jobs.length - 1;
-    if (nw > this.workers.length) throw new BackendError(`${jobs.length} jobs for ${this.size} threads`, "wasm");
-    const f = KERNEL_NAMES.indexOf(fn);
-    const ctl = this.ctl;
-    Atomics.store(ctl, this.done, 0);
-    for (let w = 0; w < nw; w++) {
-      const a = jobs[w + 1];
-      if (a.length > MAXARGS) throw new BackendError(`${fn}: too many arguments`, "wasm");
-      const ab = w * MAXARGS;
-      for (let i = 0; i < a.length; i++) this.args[ab + i] = a[i];
-      ctl[w * SLOT + 1] = f;
-      ctl[w * SLOT + 2] = a.length;
-      Atomics.add(ctl, w * SLOT, 1);
-      Atomics.notify(ctl, w * SLOT, 1);
+    const n = job.bounds.length - 1;
+    if (n < 1 || n > MAXCHUNKS) throw new BackendError(`${job.fn}: ${n} chunks (1 to ${MAXCHUNKS} allowed)`, "wasm");
+    if (job.args.length > MAXARGS) throw new BackendError(`${job.fn}: too many arguments`, "wasm");
+    const { ctl, desc } = this;
+    desc[D_FN] = KERNEL_NAMES.indexOf(job.fn);
+    desc[D_NARGS] = job.args.length;
+    desc[D_LO] = job.lo;
+    desc[D_HI] = job.hi;
+    desc[D_PART] = job.part ? job.part.index : -1;
+    desc[D_PBASE] = job.part ? job.part.base : 0;
+    desc[D_PSTRIDE] = job.part ? job.part.stride : 0;
+    desc[D_NCHUNKS] = n;
+    for (let i = 0; i <= n; i++) desc[D_BOUNDS + i] = job.bounds[i];
+    for (let i = 0; i < job.args.length; i++) desc[D_ARGS + i] = job.args[i];
+    this.gen = (this.gen + 1) & 0xff;
+    Atomics.store(ctl, DONE, 0);
+    Atomics.store(ctl, CLAIM, (this.gen << 24) | (n << 16));
+    Atomics.add(ctl, WAKE, 1);
+    Atomics.notify(ctl, WAKE);
+    drain(ctl, desc, 0, (f, a) => this.kernels[KERNEL_NAMES[f]](...a), this.a);
+    let d = Atomics.load(ctl, DONE);
+    for (let i = 0; i < this.spin && d < n; i++) d = Atomics.load(ctl, DONE);
+    while (d < n) {
+      if (this.canWait) Atomics.wait(ctl, DONE, d, 20);
+      d = Atomics.load(ctl, DONE);
     }
-    let err: unknown = null;
-    try {
-      this.kernels[fn](...jobs[0]);
-    } catch (e) {
-      err = e;
+    if (Atomics.load(ctl, ERROR) !== 0) {
+      Atomics.store(ctl, ERROR, 0);
+      throw new BackendError(`${job.fn} trapped (out-of-bounds access or unreachable) in a parallel call`, "wasm");
     }
-    let d = Atomics.load(ctl, this.done);
-    for (let i = 0; i < this.spin && d < nw; i++) d = Atomics.load(ctl, this.done);
-    while (d < nw) {
-      if (this.canWait) Atomics.wait(ctl, this.done, d, 50);
-      d = Atomics.load(ctl, this.done);
-    }
-    if (Atomics.load(ctl, this.done + 1) !== 0) {
-      Atomics.store(ctl, this.done + 1, 0);
-      throw new BackendError(`${fn} trapped in a worker`, "wasm");
-    }
-    if (err) throw new BackendError(`${fn} trapped: ${(err as Error).message}`, "wasm");
   }
 
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (let w = 0; w < this.workers.length; w++) {
-      this.ctl[w * SLOT + 1] = -1;
-      Atomics.add(this.ctl, w * SLOT, 1);
-      Atomics.notify(this.ctl, w * SLOT, 1);
-    }
+    Atomics.store(this.ctl, EXIT, 1);
+    Atomics.add(this.ctl, WAKE, 1);
+    Atomics.notify(this.ctl, WAKE);
     for (const w of this.workers) void w.terminate();
   }
 }

@@ -2,7 +2,7 @@
 // and copy-in / copy-out of activations. One runtime per backend; only the thread that owns the
 // backend calls into it (workers only run kernels on ranges they are given).
 import { BackendError } from "../../core/errors.ts";
-import type { Kernels } from "../../wasm/pkg/bindings.ts";
+import { type KernelName, type Kernels, SIGNATURES } from "../../wasm/pkg/bindings.ts";
 import type { Pool } from "./pool.ts";
 
 /** Named scratch slots: each keeps one growing allocation, reused by every call (no per-token allocation). */
@@ -108,34 +108,59 @@ export class WasmRuntime {
   }
 
   /**
-   * Runs `fn` over [0, n) split into at most `threads` contiguous ranges (boundaries multiples of
-   * `align`), using at most one range per `minPerPart` items. `args(lo, hi, part)` gives the
-   * kernel arguments of one range.
+   * Runs kernel `fn` over the range [0, n) of its `*Lo`/`*Hi` parameters, in chunks whose
+   * boundaries are multiples of `align`, on as many threads as the work is worth (at least
+   * `minPerPart` items per thread). `args` are the kernel's arguments (the range entries are
+   * filled in per chunk). With `partStride` the kernel's `scratch` argument receives a private
+   * region of that many bytes per thread, allocated here.
    */
-  parallel<K extends keyof Kernels>(
-    fn: K, n: number, minPerPart: number, align: number, args: (lo: number, hi: number, part: number) => Parameters<Kernels[K]>,
-  ): void {
+  parallel(fn: KernelName, n: number, minPerPart: number, align: number, args: number[], partStride = 0): void {
+    const sig = sigIndex(fn);
     const parts = this.partsFor(n, minPerPart, align);
+    const call = this.k[fn] as (...a: number[]) => unknown;
     if (parts === 1 || !this.pool) {
-      (this.k[fn] as (...a: number[]) => unknown)(...(args(0, n, 0) as number[]));
+      args[sig.lo] = 0;
+      args[sig.hi] = n;
+      if (sig.scratch >= 0) args[sig.scratch] = partStride ? this.scratch(Slot.Parts, partStride) : 0;
+      call(...args);
       return;
     }
-    const jobs: number[][] = [];
-    for (let i = 0; i < parts; i++) {
-      const lo = split(n, parts, i, align);
-      const hi = split(n, parts, i + 1, align);
-      jobs.push(args(lo, hi, i) as number[]);
-    }
-    this.pool.run(fn, jobs);
+    // more chunks than threads, so that a thread that starts late costs little
+    const chunks = Math.max(parts, Math.min(parts * 4, Math.ceil(n / align), 255));
+    const bounds: number[] = [];
+    for (let i = 0; i <= chunks; i++) bounds.push(split(n, chunks, i, align));
+    for (let i = bounds.length - 1; i > 0; i--) if (bounds[i] === bounds[i - 1]) bounds.splice(i, 1);
+    const part = sig.scratch >= 0 ? { index: sig.scratch, base: partStride ? this.scratch(Slot.Parts, partStride * this.pool.size) : 0, stride: partStride } : undefined;
+    this.pool.run({ fn, args, lo: sig.lo, hi: sig.hi, bounds, part });
   }
 
-  /** Number of ranges `parallel` will use. */
+  /** Number of threads `parallel` will use. */
   partsFor(n: number, minPerPart: number, align: number): number {
     if (!this.pool) return 1;
     const byWork = this.fineGrain ? n : Math.floor(n / Math.max(1, minPerPart));
     const byAlign = Math.ceil(n / align);
     return Math.max(1, Math.min(this.pool.size, byWork, byAlign));
   }
+
+  /** Chunk size (items) `parallel` uses for n items: an upper bound for per-chunk scratch. */
+  maxChunk(n: number, minPerPart: number, align: number): number {
+    const parts = this.partsFor(n, minPerPart, align);
+    if (parts === 1) return n;
+    const chunks = Math.max(parts, Math.min(parts * 4, Math.ceil(n / align), 255));
+    return Math.min(n, (Math.ceil(n / chunks / align) + 1) * align);
+  }
+}
+
+const sigCache = new Map<KernelName, { lo: number; hi: number; scratch: number }>();
+function sigIndex(fn: KernelName): { lo: number; hi: number; scratch: number } {
+  let s = sigCache.get(fn);
+  if (!s) {
+    const names = SIGNATURES[fn].params.map((p) => p[0]);
+    s = { lo: names.findIndex((p) => p.endsWith("Lo")), hi: names.findIndex((p) => p.endsWith("Hi")), scratch: names.indexOf("scratch") };
+    if (s.lo < 0 || s.hi < 0) throw new Error(`${fn} has no range parameters`);
+    sigCache.set(fn, s);
+  }
+  return s;
 }
 
 /** Boundary i of n items split into `parts` ranges, rounded to multiples of `align` (last = n). */

@@ -42,16 +42,12 @@ export function ssdScan(rt: WasmRuntime, a: SsdScanArgs): Float32Array {
   const y = rt.scratch(Slot.Y, T * H * P * 4);
   const minHeads = Math.ceil(MIN_SCAN_WORK / (T * P * N));
   if (T === 1) {
-    rt.parallel("ss_ssd_step", H, minHeads, 1, (lo, hi) => [T, H, P, G, N, x, dt, A, B, C, D, S, y, lo, hi]);
+    rt.parallel("ss_ssd_step", H, minHeads, 1, [T, H, P, G, N, x, dt, A, B, C, D, S, y, 0, 0]);
   } else {
     const Q = Math.min(a.chunkSize, T);
-    const parts = rt.partsFor(H, minHeads, 1);
-    const maxHeads = Math.ceil(H / parts) + 1;
+    const maxHeads = rt.maxChunk(H, minHeads, 1);
     const stride = ((rt.k.ss_ssd_scratch_floats(Q, N, P, maxHeads) * 4 + 63) >> 6) << 6;
-    const sp = rt.scratch(Slot.Parts, parts * stride);
-    rt.parallel("ss_ssd_chunked", H, minHeads, 1, (lo, hi, part) => [
-      T, H, P, G, N, Q, x, dt, A, B, C, D, S, y, lo, hi, sp + part * stride,
-    ]);
+    rt.parallel("ss_ssd_chunked", H, minHeads, 1, [T, H, P, G, N, Q, x, dt, A, B, C, D, S, y, 0, 0, 0], stride);
   }
   rt.back(S, a.state, H * P * N);
   return rt.get(y, T * H * P, a.out);
@@ -78,7 +74,7 @@ export function selectiveScan(rt: WasmRuntime, a: SelectiveScanArgs): Float32Arr
   const S = rt.put(Slot.State, a.state, D * N);
   const y = rt.scratch(Slot.Y, T * D * 4);
   const minCh = Math.ceil(MIN_SCAN_WORK / (T * N));
-  rt.parallel("ss_selective_scan", D, minCh, 4, (lo, hi) => [T, D, N, x, dt, A, B, C, Ds, S, y, lo, hi]);
+  rt.parallel("ss_selective_scan", D, minCh, 4, [T, D, N, x, dt, A, B, C, Ds, S, y, 0, 0]);
   rt.back(S, a.state, D * N);
   return rt.get(y, T * D, a.out);
 }

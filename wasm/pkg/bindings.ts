@@ -39,6 +39,11 @@ export interface Kernels {
    */
   ss_embed(dtype: number, w: Ptr, rows: number, cols: number, ids: Ptr, t: number, out: Ptr): number;
   /**
+   * Number of values of src[0..n] that round to ±inf or NaN in f16.
+   * (src/matmul.rs)
+   */
+  ss_f16_specials(src: Ptr, n: number): number;
+  /**
    * Frees a block returned by `ss_alloc` (0 is ignored).
    * (src/alloc.rs)
    */
@@ -86,10 +91,12 @@ export interface Kernels {
   ss_pack_b16(dst: Ptr, src: Ptr, row0: number, n: number, cols: number, isF16: number): void;
   /**
    * Packs rows [row0, row0+n) of an f32 matrix (src: [n, cols]); row0 % 4 == 0. Lanes past `n`
-   * are zero (only the last chunk of a matrix may end inside a group).
+   * are zero (only the last chunk of a matrix may end inside a group). `round` = 1 stores each
+   * value rounded to f16 (the layout for f16 matrices holding values that round to ±inf / NaN,
+   * which the fast f16 decode does not represent), 2 rounded to bf16, 0 as is.
    * (src/matmul.rs)
    */
-  ss_pack_f32(dst: Ptr, src: Ptr, row0: number, n: number, cols: number): void;
+  ss_pack_f32(dst: Ptr, src: Ptr, row0: number, n: number, cols: number, round: number): void;
   /**
    * Packs rows [row0, row0+n) of an int8 matrix quantized by kernels/quant.ts (q: [n, cols],
    * scales: [n, nb]) into the blocked layout; `rows` is the matrix's total row count.
@@ -166,6 +173,7 @@ export const SIGNATURES: { readonly [K in KernelName]: { readonly params: readon
   ss_conv1d: { params: [["x", "i32"], ["t", "i32"], ["nc", "i32"], ["k", "i32"], ["weight", "i32"], ["bias", "i32"], ["window", "i32"], ["y", "i32"], ["cLo", "i32"], ["cHi", "i32"]], result: null },
   ss_dt_softplus: { params: [["dt", "i32"], ["t", "i32"], ["h", "i32"], ["bias", "i32"], ["lo", "f32"], ["hi", "f32"]], result: null },
   ss_embed: { params: [["dtype", "i32"], ["w", "i32"], ["rows", "i32"], ["cols", "i32"], ["ids", "i32"], ["t", "i32"], ["out", "i32"]], result: "i32" },
+  ss_f16_specials: { params: [["src", "i32"], ["n", "i32"]], result: "i32" },
   ss_free: { params: [["ptr", "i32"]], result: null },
   ss_gated_rmsnorm: { params: [["y", "i32"], ["z", "i32"], ["t", "i32"], ["d", "i32"], ["gs", "i32"], ["weight", "i32"], ["eps", "f32"], ["nbg", "i32"], ["out", "i32"]], result: null },
   ss_gemm: { params: [["m", "i32"], ["n", "i32"], ["k", "i32"], ["a", "i32"], ["lda", "i32"], ["b", "i32"], ["ldb", "i32"], ["c", "i32"], ["ldc", "i32"], ["acc", "i32"]], result: null },
@@ -175,7 +183,7 @@ export const SIGNATURES: { readonly [K in KernelName]: { readonly params: readon
   ss_matmul_f32: { params: [["x", "i32"], ["t", "i32"], ["w", "i32"], ["rows", "i32"], ["cols", "i32"], ["y", "i32"], ["gLo", "i32"], ["gHi", "i32"]], result: null },
   ss_matmul_i8: { params: [["xq", "i32"], ["xsc", "i32"], ["t", "i32"], ["w", "i32"], ["rows", "i32"], ["cols", "i32"], ["y", "i32"], ["gLo", "i32"], ["gHi", "i32"]], result: null },
   ss_pack_b16: { params: [["dst", "i32"], ["src", "i32"], ["row0", "i32"], ["n", "i32"], ["cols", "i32"], ["isF16", "i32"]], result: null },
-  ss_pack_f32: { params: [["dst", "i32"], ["src", "i32"], ["row0", "i32"], ["n", "i32"], ["cols", "i32"]], result: null },
+  ss_pack_f32: { params: [["dst", "i32"], ["src", "i32"], ["row0", "i32"], ["n", "i32"], ["cols", "i32"], ["round", "i32"]], result: null },
   ss_pack_i8: { params: [["dst", "i32"], ["q", "i32"], ["scales", "i32"], ["row0", "i32"], ["n", "i32"], ["rows", "i32"], ["cols", "i32"]], result: null },
   ss_packed_bytes: { params: [["dtype", "i32"], ["rows", "i32"], ["cols", "i32"]], result: "i32" },
   ss_quantize_x16: { params: [["x", "i32"], ["t", "i32"], ["cols", "i32"], ["xq", "i32"], ["xs", "i32"]], result: null },
@@ -202,8 +210,8 @@ export interface BuildInfo {
 }
 
 export const BUILDS: { readonly single: BuildInfo; readonly threads: BuildInfo } = {
-  single: { file: "scanstream_wasm.wasm", bytes: 68487, sha256: "45d6cc5817b8586093ab1072084ebeb3d040639131b6d476f4aad7f3831ec612", memory: {"min":17,"shared":false,"imported":false} },
-  threads: { file: "scanstream_wasm_mt.wasm", bytes: 68601, sha256: "ff3846bd3205506e7390314994406edf5c0e7e581f40bef5590032c6fd88030e", memory: {"min":17,"max":65536,"shared":true,"imported":true} },
+  single: { file: "scanstream_wasm.wasm", bytes: 71160, sha256: "21cd963684e80bf2090020a5d199e09f0b70af171664b2894d40003caa097930", memory: {"min":17,"shared":false,"imported":false} },
+  threads: { file: "scanstream_wasm_mt.wasm", bytes: 71274, sha256: "b2adf0bfa1f96fb5aa08aafd22caf4f5dde99711b472b9766177a59b315185a7", memory: {"min":17,"max":65536,"shared":true,"imported":true} },
 };
 
 export type BuildName = keyof typeof BUILDS;

@@ -397,19 +397,49 @@ pub extern "C" fn ss_packed_bytes(dtype: u32, rows: usize, cols: usize) -> usize
 }
 
 /// Packs rows [row0, row0+n) of an f32 matrix (src: [n, cols]); row0 % 4 == 0. Lanes past `n`
-/// are zero (only the last chunk of a matrix may end inside a group).
+/// are zero (only the last chunk of a matrix may end inside a group). `round` = 1 stores each
+/// value rounded to f16 (the layout for f16 matrices holding values that round to ±inf / NaN,
+/// which the fast f16 decode does not represent), 2 rounded to bf16, 0 as is.
 #[no_mangle]
-pub unsafe extern "C" fn ss_pack_f32(dst: *mut f32, src: *const f32, row0: usize, n: usize, cols: usize) {
+pub unsafe extern "C" fn ss_pack_f32(dst: *mut f32, src: *const f32, row0: usize, n: usize, cols: usize, round: u32) {
     let ng = (n + 3) / 4;
     for gi in 0..ng {
         let out = dst.add((row0 / 4 + gi) * cols * 4);
         for c in 0..cols {
             for j in 0..4 {
                 let r = gi * 4 + j;
-                *out.add(c * 4 + j) = if r < n { *src.add(r * cols + c) } else { 0.0 };
+                let v = if r < n { *src.add(r * cols + c) } else { 0.0 };
+                *out.add(c * 4 + j) = match round {
+                    1 => f16_bits_to_f32(to_f16(v)),
+                    2 => f32::from_bits((to_bf16(v) as u32) << 16),
+                    _ => v,
+                };
             }
         }
     }
+}
+
+/// Exact IEEE half -> float32 (subnormals, ±inf and NaN included).
+pub fn f16_bits_to_f32(h: u16) -> f32 {
+    let sign = ((h as u32) & 0x8000) << 16;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let mant = (h & 0x3ff) as u32;
+    if exp == 0x1f {
+        return f32::from_bits(sign | 0x7f80_0000 | (mant << 13));
+    }
+    f16_to_f32(h & 0x7fff) * if sign != 0 { -1.0 } else { 1.0 }
+}
+
+/// Number of values of src[0..n] that round to ±inf or NaN in f16.
+#[no_mangle]
+pub unsafe extern "C" fn ss_f16_specials(src: *const f32, n: usize) -> usize {
+    let mut k = 0;
+    for i in 0..n {
+        if (to_f16(*src.add(i)) & 0x7c00) == 0x7c00 {
+            k += 1;
+        }
+    }
+    k
 }
 
 /// float32 -> bf16 bits, round to nearest even (kernels/quant.ts toBf16Bits).

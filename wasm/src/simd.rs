@@ -1,8 +1,8 @@
 //! SIMD128 helpers: loads/stores, horizontal sums and vector transcendental functions.
 //!
 //! `exp_v` is the Cephes single-precision exp (range reduction by ln 2 in two parts and a degree-5
-//! polynomial), relative error about 2e-7; inputs below -87 give exactly 0 (never a subnormal,
-//! which is slow on x86 without flush-to-zero). `log_v` is the Cephes logf polynomial.
+//! polynomial), relative error about 2e-7; inputs below EXP_CUTOFF (-63) give exactly 0, so that
+//! decays never produce subnormals (slow on x86, where wasm cannot set flush-to-zero). `log_v` is the Cephes logf polynomial.
 //! Scalar versions run the vector code on lane 0, so scalar tails round exactly like vector bodies.
 
 pub use core::arch::wasm32::*;
@@ -51,10 +51,15 @@ pub fn lane0(v: v128) -> f32 {
     f32x4_extract_lane::<0>(v)
 }
 
-/// e^x for each lane; x < -87 gives 0, x is clamped at 88 (e^88 = 1.65e38, no inf).
+/// Below this exp returns exactly 0 (e^-63 = 4.3e-28). Decay factors smaller than that are
+/// negligible next to the token's own term, and keeping them would let products such as
+/// decay * dt * x fall into the float32 subnormal range, which runs 5-10x slower on x86.
+pub const EXP_CUTOFF: f32 = -63.0;
+
+/// e^x for each lane; x < EXP_CUTOFF gives 0, x is clamped at 88 (e^88 = 1.65e38, no inf).
 #[inline(always)]
 pub fn exp_v(x: v128) -> v128 {
-    let tiny = f32x4_lt(x, f32x4_splat(-87.0));
+    let tiny = f32x4_lt(x, f32x4_splat(EXP_CUTOFF));
     let x = f32x4_min(x, f32x4_splat(88.0));
     let x = f32x4_max(x, f32x4_splat(-87.0));
     // n = round(x log2 e) in [-126, 127]

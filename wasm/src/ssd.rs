@@ -75,7 +75,7 @@ pub unsafe extern "C" fn ss_ssd_step(
 pub extern "C" fn ss_ssd_scratch_floats(q: usize, n: usize, p: usize, heads: usize) -> usize {
     let q4 = (q + 3) & !3;
     2 * q4 /* acs f64 */ + 3 * q4 /* dt, w, e */ + 2 * q4 * q4 /* cb, m */ + 3 * n * q4 /* bt, btw, cp */
-        + heads * n * p + 16
+        + q4 * p /* x chunk */ + heads * n * p + 16
 }
 
 /// Chunked SSD for T tokens, heads [h_lo, h_hi); `scratch` holds ss_ssd_scratch_floats(q, n, p,
@@ -100,7 +100,8 @@ pub unsafe extern "C" fn ss_ssd_chunked(
     let bt = mm.add(q4 * q4);
     let btw = bt.add(n * q4);
     let cp = btw.add(n * q4);
-    let sts = cp.add(q4 * n);
+    let xc = cp.add(q4 * n);
+    let sts = xc.add(q4 * p);
     let xs = nh * p; // row stride of x and y
     // Sᵀ in
     for h in h_lo..h_hi {
@@ -165,7 +166,12 @@ pub unsafe extern "C" fn ss_ssd_chunked(
             }
             let xh = x.add(t0 * xs + h * p);
             let yh = y.add(t0 * xs + h * p);
-            gemm(l, p, l, mm, q4, xh, xs, yh, xs, false, Tri { k: true, n: false });
+            // X_c of this head, contiguous [L, P] (rows of x are H*P apart: gemm operands that
+            // stride through memory thrash the cache and the TLB)
+            for i in 0..l {
+                core::ptr::copy_nonoverlapping(xh.add(i * xs), xc.add(i * p), p);
+            }
+            gemm(l, p, l, mm, q4, xc, p, yh, xs, false, Tri { k: true, n: false });
             // Y_off = (exp(Acs_i) C_i) · Sᵀ
             for i in 0..l {
                 let e = exp1(*acs.add(i) as f32);
@@ -230,7 +236,7 @@ pub unsafe extern "C" fn ss_ssd_chunked(
                 *st_h.add(k) *= lane0(total);
                 k += 1;
             }
-            gemm(n, p, l, btw, q4, xh, xs, st_h, p, true, FULL);
+            gemm(n, p, l, btw, q4, xc, p, st_h, p, true, FULL);
         }
         t0 += l;
     }
