@@ -5,11 +5,18 @@
 // Shape letters: T tokens, d d_model, V vocab_rows.
 import type { Backend, Matrix } from "../../kernels/backend.ts";
 import type { ModelConfig } from "./config.ts";
+import type { LongContextPlan } from "./long-context.ts";
 import type { BuildOptions, LayerState, LogitsMode, Model, ModelState, WeightSource } from "./model.ts";
+
+/** Where a block sits in the stream: its first token's absolute position and the state's plan. */
+export interface BlockContext {
+  position: number;
+  plan?: LongContextPlan;
+}
 
 export interface Mixer {
   /** u: [T, d] normed input -> [T, d] output; updates the layer state in place. */
-  forward(u: Float32Array, T: number, state: LayerState): Float32Array;
+  forward(u: Float32Array, T: number, state: LayerState, at: BlockContext): Float32Array;
   newState(): LayerState;
   readonly paramCount: number;
 }
@@ -40,9 +47,10 @@ export function buildLM(config: ModelConfig, weights: WeightSource, backend: Bac
   function block(ids: ArrayLike<number>, state: ModelState, lastOnly: boolean): Float32Array {
     const T = ids.length;
     const x = backend.embed(ids, embedding);
+    const at: BlockContext = { position: state.position, plan: state.plan };
     for (let i = 0; i < n_layer; i++) {
       const u = backend.rmsnorm(x, T, d, layers[i].norm, eps);
-      backend.add(x, layers[i].mixer.forward(u, T, state.layers[i]));
+      backend.add(x, layers[i].mixer.forward(u, T, state.layers[i], at));
     }
     const rows = lastOnly ? x.subarray((T - 1) * d) : x;
     return backend.rmsnorm(rows, lastOnly ? 1 : T, d, normF, eps);

@@ -7,10 +7,12 @@
 //   x_proj:  x -> dt_low [T, R] | B [T, N] | C [T, N]
 //   dt      = softplus(dt_low · dt_projᵀ + dt_proj.bias)              [T, E]
 //   scan:    h[e,n] <- exp(dt A[e,n]) h + dt B[n] x[e];  y = h·C + D x  (A = -exp(A_log) [E, N])
+//            (with a long-context plan: mitigations and telemetry around the scan, long-context.ts)
 //   out:     (y ⊙ silu(z)) · out_projᵀ
 import type { Backend } from "../../kernels/backend.ts";
 import type { Mamba1Config } from "./config.ts";
-import { addBias, buildLM, type Mixer } from "./lm.ts";
+import { addBias, buildLM, type BlockContext, type Mixer } from "./lm.ts";
+import { scanWithPlan, type ScanLayout } from "./long-context.ts";
 import type { BuildOptions, LayerState, Model, WeightSource } from "./model.ts";
 
 export function buildMamba1(config: Mamba1Config, weights: WeightSource, backend: Backend, opts: BuildOptions = {}): Model {
@@ -38,12 +40,13 @@ function mamba1Mixer(c: Mamba1Config, weights: WeightSource, backend: Backend, o
   const Dskip = w("D", [E]);
   const outProj = backend.matrix(w("out_proj.weight", [d, E]), d, E, dtype);
   const outB = c.bias ? w("out_proj.bias", [d]) : null;
+  const layout: ScanLayout = { U: E, P: 1, N, G: 1, A, An: N, D: Dskip };
 
   return {
     paramCount: inW.length + (inB?.length ?? 0) + convW.length + (convB?.length ?? 0) + xpW.length + E * R + E +
       E * N + E + d * E + (outB?.length ?? 0),
     newState: (): LayerState => ({ conv: new Float32Array(E * (K - 1)), ssm: new Float32Array(E * N) }),
-    forward(u: Float32Array, T: number, state: LayerState): Float32Array {
+    forward(u: Float32Array, T: number, state: LayerState, at: BlockContext): Float32Array {
       const xr = addBias(backend, backend.matmul(u, T, inX), T, inB && inB.subarray(0, E));
       const z = addBias(backend, backend.matmul(u, T, inZ), T, inB && inB.subarray(E));
       const x = backend.conv1d(xr, T, E, K, convW, convB, state.conv);
@@ -51,7 +54,19 @@ function mamba1Mixer(c: Mamba1Config, weights: WeightSource, backend: Backend, o
       backend.dtSoftplus(dt, T, E, dtBias, 0, Infinity);
       const B = backend.matmul(x, T, xpB);
       const C = backend.matmul(x, T, xpC);
-      const y = backend.selectiveScan({ T, D: E, N, x, dt, A, B, C, Dskip, state: state.ssm });
+      let y: Float32Array;
+      if (!at.plan) y = backend.selectiveScan({ T, D: E, N, x, dt, A, B, C, Dskip, state: state.ssm });
+      else {
+        const out = new Float32Array(T * E);
+        state.aux = scanWithPlan(layout, at.plan, state.aux, at.position, T, x, dt, C, state.ssm, out, (t0, t1, xs, dts, Ds) => {
+          backend.selectiveScan({
+            T: t1 - t0, D: E, N, A, Dskip: Ds, state: state.ssm,
+            x: xs.subarray(t0 * E, t1 * E), dt: dts.subarray(t0 * E, t1 * E),
+            B: B.subarray(t0 * N, t1 * N), C: C.subarray(t0 * N, t1 * N), out: out.subarray(t0 * E, t1 * E),
+          });
+        });
+        y = out;
+      }
       return addBias(backend, backend.matmul(backend.siluGate(y, z), T, outProj), T, outB);
     },
   };

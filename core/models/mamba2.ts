@@ -7,11 +7,13 @@
 //   conv:    x, B, C <- silu(causal depthwise conv + bias), window [Cv, K-1] carried across calls
 //   dt      <- clamp(softplus(dt + dt_bias), dt_limit)
 //   SSD:     y [T, H, P] from x, dt, A = -exp(A_log) [H], B, C, D [H]; state [H, P, N] carried
+//            (with a long-context plan: mitigations and telemetry around the scan, long-context.ts)
 //   norm:    y <- gated RMSNorm(y, z) per group (norm_before_gate = false)
 //   out:     [T, d] = y · out_projᵀ
 import type { Backend } from "../../kernels/backend.ts";
 import type { Mamba2Config } from "./config.ts";
-import { addBias, buildLM, type Mixer } from "./lm.ts";
+import { addBias, buildLM, type BlockContext, type Mixer } from "./lm.ts";
+import { scanWithPlan, type ScanLayout } from "./long-context.ts";
 import type { BuildOptions, LayerState, Model, WeightSource } from "./model.ts";
 
 export function buildMamba2(config: Mamba2Config, weights: WeightSource, backend: Backend, opts: BuildOptions = {}): Model {
@@ -47,12 +49,13 @@ function mamba2Mixer(c: Mamba2Config, weights: WeightSource, backend: Backend, o
 
   // conv channel ranges of x, B, C inside the [Cv, ...] conv weight / window
   const convRange = [[0, E], [E, E + GN], [E + GN, Cv]] as const;
+  const layout: ScanLayout = { U: H, P, N, G, A, An: 1, D: Dskip };
 
   return {
     paramCount: inW.length + (inB?.length ?? 0) + convW.length + (convB?.length ?? 0) + 3 * H +
       (normW?.length ?? 0) + d * E + (outB?.length ?? 0),
     newState: (): LayerState => ({ conv: new Float32Array(Cv * (K - 1)), ssm: new Float32Array(H * P * N) }),
-    forward(u: Float32Array, T: number, state: LayerState): Float32Array {
+    forward(u: Float32Array, T: number, state: LayerState, at: BlockContext): Float32Array {
       const [z, xr, Br, Cr, dt] = proj.map((m, i) => addBias(backend, backend.matmul(u, T, m), T, projBias[i]));
       const [x, B, C] = [xr, Br, Cr].map((v, i) => {
         const [c0, c1] = convRange[i];
@@ -62,7 +65,19 @@ function mamba2Mixer(c: Mamba2Config, weights: WeightSource, backend: Backend, o
         );
       });
       backend.dtSoftplus(dt, T, H, dtBias, lo, hi);
-      const y = backend.ssdScan({ T, H, P, G, N, x, dt, A, B, C, D: Dskip, state: state.ssm, chunkSize: c.chunk_size });
+      let y: Float32Array;
+      if (!at.plan) y = backend.ssdScan({ T, H, P, G, N, x, dt, A, B, C, D: Dskip, state: state.ssm, chunkSize: c.chunk_size });
+      else {
+        const out = new Float32Array(T * H * P);
+        state.aux = scanWithPlan(layout, at.plan, state.aux, at.position, T, x, dt, C, state.ssm, out, (t0, t1, xs, dts, Ds) => {
+          backend.ssdScan({
+            T: t1 - t0, H, P, G, N, A, D: Ds, state: state.ssm, chunkSize: c.chunk_size,
+            x: xs.subarray(t0 * H * P, t1 * H * P), dt: dts.subarray(t0 * H, t1 * H),
+            B: B.subarray(t0 * GN, t1 * GN), C: C.subarray(t0 * GN, t1 * GN), out: out.subarray(t0 * H * P, t1 * H * P),
+          });
+        });
+        y = out;
+      }
       const gated = normW
         ? backend.gatedRmsnorm(y, z, T, E, groupSize, normW, c.norm_eps, c.norm_before_gate)
         : backend.siluGate(y, z);

@@ -3,18 +3,23 @@
 
 import type { Backend } from "../../kernels/backend.ts";
 import type { ModelConfig } from "./config.ts";
+import { cloneAux, type LayerAux, type LongContextPlan } from "./long-context.ts";
 
 /** Recurrent state of one layer. Mamba-2: conv [conv_dim, d_conv-1], ssm [nheads, headdim, d_state].
  *  Mamba-1: conv [d_inner, d_conv-1], ssm [d_inner, d_state]. Conv columns are oldest first. */
 export interface LayerState {
   conv: Float32Array;
   ssm: Float32Array;
+  /** Long-context bookkeeping (telemetry, window checkpoints), present once a plan has run. */
+  aux?: LayerAux;
 }
 
 export interface ModelState {
   /** Number of tokens consumed so far. */
   position: number;
   layers: LayerState[];
+  /** Mitigation and telemetry plan (core/models/long-context.ts); absent = the plain recurrence. */
+  plan?: LongContextPlan;
 }
 
 export type LogitsMode = "all" | "last" | "none";
@@ -37,7 +42,8 @@ export interface Model {
 export function cloneState(s: ModelState): ModelState {
   return {
     position: s.position,
-    layers: s.layers.map((l) => ({ conv: l.conv.slice(), ssm: l.ssm.slice() })),
+    layers: s.layers.map((l) => ({ conv: l.conv.slice(), ssm: l.ssm.slice(), ...(l.aux ? { aux: cloneAux(l.aux) } : {}) })),
+    ...(s.plan ? { plan: structuredClone(s.plan) } : {}),
   };
 }
 
