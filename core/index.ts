@@ -14,10 +14,18 @@ import { WeightReader } from "./formats/weights.ts";
 import type { ModelConfig } from "./models/config.ts";
 import { buildModel } from "./models/index.ts";
 import type { Model } from "./models/model.ts";
-import { Session } from "./stream/session.ts";
+import { Session, type SessionOptions } from "./stream/session.ts";
 
-export { Session } from "./stream/session.ts";
-export type { GenerateOptions, Piece, FeedOptions } from "./stream/session.ts";
+export { Session, AbortError } from "./stream/session.ts";
+export type {
+  GenerateOptions, Piece, FeedOptions, SessionOptions, SessionStats, ReadOptions, ReadProgress, AskOptions, Answer,
+  CollapseWarning, ReadCursor,
+} from "./stream/session.ts";
+export { fromFile, NotReReadableError, isReReadable } from "./stream/sources.ts";
+export type { ReadSource, FileSource, ChunkStream } from "./stream/sources.ts";
+export { readSnapshotFile, writeSnapshotFile } from "./stream/snapshot-file.ts";
+export { MITIGATIONS, DEFAULT_TRAIN_LENGTH, describePlan, resolvePlan } from "./models/long-context.ts";
+export type { MitigationChoice, MitigationKind, LongContextPlan, LongContextOptions, LayerStats } from "./models/long-context.ts";
 export * from "./errors.ts";
 
 export interface LoadOptions {
@@ -35,7 +43,8 @@ export interface LoadedModel {
   readonly backend: Backend;
   /** sha256 of the config and weight files (computed on first use). */
   hash(): string;
-  session(): Session;
+  /** A new stream on the model; `opts` picks the long-context mitigation (default "none"). */
+  session(opts?: SessionOptions): Session;
   dispose(): void;
 }
 
@@ -55,7 +64,7 @@ export async function load(dir: string, opts: LoadOptions = {}): Promise<LoadedM
       tokenizer,
       backend,
       hash: modelHash,
-      session: () => new Session({ model, tokenizer, modelHash }),
+      session: (o?: SessionOptions) => new Session({ model, tokenizer, modelHash }, o),
       dispose: () => backend.dispose(),
     };
   } finally {

@@ -1,11 +1,24 @@
 // A Session is one stream through a model: its recurrent state, the logits after the last token,
 // and the tokenizer. Everything that takes time is async, takes an AbortSignal, and leaves the
 // session consistent when aborted (work stops at a block boundary; `position` says how far it got).
-import { OptionError, ScanstreamError } from "../errors.ts";
+//
+// Long context (docs/long-context.md): a session runs a long-context plan (the mitigation chosen with
+// `model.session({ mitigation })`, applied inside every layer's scan) and reports per-layer state-norm
+// statistics (`stats()`, read progress), warning when they leave the range seen within the training
+// length. `read(source)` streams a document of any length in constant memory; `ask(question, { jrt })`
+// answers from the state after reading, re-reading re-readable sources for JRT prompting.
+import { createHash, type Hash } from "node:crypto";
+import { OptionError, ScanstreamError, SnapshotError } from "../errors.ts";
 import type { TextTokenizer } from "../formats/tokenizer.ts";
+import {
+  describePlan, layerStats, resolvePlan, type LayerStats, type LongContextOptions, type LongContextPlan,
+} from "../models/long-context.ts";
 import { cloneState, type Model, type ModelState } from "../models/model.ts";
 import { createRng, logprobOf, sample, type SamplingOptions } from "./sampling.ts";
 import { decodeSnapshot, encodeSnapshot } from "./snapshot.ts";
+import {
+  describeSource, isFileSource, isReReadable, NotReReadableError, openText, type ReadSource,
+} from "./sources.ts";
 import { safePieces, type TextSource } from "./text-chunks.ts";
 
 export interface Piece {
@@ -43,6 +56,126 @@ export interface SessionContext {
 
 export class AbortError extends ScanstreamError {}
 
+/** Options of `model.session()`: the long-context plan (mitigation and its parameters) and a warning hook. */
+export interface SessionOptions extends LongContextOptions {
+  /** Called once per layer when its state norms leave the range seen within the training length. */
+  onWarning?: (w: CollapseWarning) => void;
+}
+
+/** A layer's state left the range seen within the training length (a sign of state collapse). */
+export interface CollapseWarning {
+  layer: number;
+  /** Head (Mamba-2) or channel (Mamba-1) with the largest excess. */
+  unit: number;
+  /** Its state norm / its largest norm within the training length. */
+  ratio: number;
+  position: number;
+  message: string;
+}
+
+export interface SessionStats {
+  position: number;
+  trainLength: number;
+  beyondTrainLength: boolean;
+  /** describePlan(plan), e.g. "auto: window r=1024 (1025..2048 tokens) from token 2048". */
+  mitigation: string;
+  plan: LongContextPlan;
+  /** Per-layer state-norm statistics at the latest probe (every plan.every tokens). */
+  layers: LayerStats[];
+  /** Largest layers[i].ratio. */
+  maxRatio: number;
+  warnings: CollapseWarning[];
+}
+
+export interface ReadProgress {
+  /** Tokens read by this call (all copies). */
+  tokens: number;
+  position: number;
+  /** Characters of the source consumed in the current copy (skipped ones included on resume). */
+  chars: number;
+  /** UTF-8 bytes consumed in the current copy, and the source's size when known (files, strings). */
+  bytes: number;
+  totalBytes?: number;
+  /** Which copy of the source is being read (JRT re-reads count from 2) and how many there will be. */
+  copy: number;
+  copies: number;
+  elapsedMs: number;
+  tokensPerSecond: number;
+  /** Estimated seconds left for this copy, when the size is known. */
+  etaSeconds?: number;
+  stats: SessionStats;
+  /** Warnings raised since the previous progress report. */
+  warnings: CollapseWarning[];
+}
+
+export interface ReadOptions {
+  signal?: AbortSignal;
+  /** Called every `pieceChars` characters (at points where snapshot() can resume the read exactly). */
+  onProgress?: (p: ReadProgress) => void;
+  /** Characters fed at once, cut at whitespace (default 4096): the grain of progress, abort and resume. */
+  pieceChars?: number;
+  /**
+   * Continue an interrupted read after `restore()`: the first characters of the source that the
+   * snapshot had consumed are skipped (and checked against its hash of them) instead of being fed.
+   */
+  resume?: boolean;
+}
+
+export interface AskOptions extends GenerateOptions {
+  /** How many times the context is shown (JRT, "just read twice"; default 1). */
+  jrt?: number;
+  /**
+   * "cached" (default): context, then (copySeparator + context) x (jrt - 1), then questionSeparator +
+   * question + answerPrefix; the state after the copies is kept, so further questions do not re-read.
+   * "question-first": the released JRT-Prompt layout: question + " " + context copies + " " +
+   * answerPrefix (or questionSeparator + question when answerPrefix is empty); re-read per question.
+   */
+  layout?: "cached" | "question-first";
+  /** Between copies of the context (default "\n", as in the JRT paper). */
+  copySeparator?: string;
+  /** Between the context and the question (default "\n"). */
+  questionSeparator?: string;
+  /** Appended after the question, e.g. "Answer:" (default ""). */
+  answerPrefix?: string;
+  /** Read this source first (as `read(source)`), unless the session already read it. */
+  source?: ReadSource;
+  onProgress?: (p: ReadProgress) => void;
+}
+
+export interface Answer {
+  text: string;
+  tokens: number[];
+  /** Sum of the answer tokens' log-probabilities. */
+  logprob: number;
+  /** Tokens fed for this question (prompt, and re-read copies not cached before). */
+  promptTokens: number;
+}
+
+/** Where a read of a document stands: written into snapshots so `read(..., { resume })` can go on. */
+export interface ReadCursor {
+  /** UTF-16 characters of the source consumed. */
+  chars: number;
+  /** sha256 (hex) of those characters' UTF-8 bytes. */
+  sha256: string;
+  /** Session position when the read started. */
+  startPosition: number;
+  /** The read finished (the whole source was consumed). */
+  done: boolean;
+}
+
+/** The document last read, for ask(): the source and the states after 1..k copies. */
+interface DocCache {
+  source: ReadSource;
+  reReadable: boolean;
+  /** State before the document (for the question-first layout); null after a resume from a snapshot. */
+  before: Session | null;
+  /** copies[k] = session after k copies (copies[1] = right after read()). */
+  copies: Map<number, Session>;
+}
+
+/** Sub-pieces fed at once by read(): about this many characters, cut at whitespace. */
+const READ_PIECE = 4096;
+
 const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
 
 export class Session {
@@ -50,9 +183,42 @@ export class Session {
   private logits: Float32Array | null = null;
   /** Sampled tokens not yet run through the model (run lazily, so a finished generate costs no extra step). */
   private pending: number[] = [];
+  private plan: LongContextPlan;
+  private warned = new Set<number>();
+  private warnings: CollapseWarning[] = [];
+  private doc: DocCache | null = null;
+  private cursor: ReadCursor | null = null;
 
-  constructor(private readonly ctx: SessionContext) {
+  constructor(private readonly ctx: SessionContext, private readonly opts: SessionOptions = {}) {
+    this.plan = resolvePlan(ctx.model.config, opts);
     this.state = ctx.model.newState();
+    this.state.plan = this.plan;
+  }
+
+  /** The long-context plan this session runs (mitigation, parameters, training length). */
+  get mitigation(): LongContextPlan {
+    return structuredClone(this.plan);
+  }
+
+  /** Where the last read() stands (null if none), as written into snapshots. */
+  get readCursor(): ReadCursor | null {
+    return this.cursor && { ...this.cursor };
+  }
+
+  /** Per-layer state-norm statistics at the latest probe, and the collapse warnings so far. */
+  stats(): SessionStats {
+    const layers = this.state.layers.map((l, i) => layerStats(i, l.aux));
+    const position = this.state.position;
+    return {
+      position,
+      trainLength: this.plan.trainLength,
+      beyondTrainLength: position > this.plan.trainLength,
+      mitigation: describePlan(this.plan),
+      plan: structuredClone(this.plan),
+      layers,
+      maxRatio: layers.reduce((m, l) => Math.max(m, l.ratio), 0),
+      warnings: [...this.warnings],
+    };
   }
 
   /** Tokens consumed so far (including generated ones). */
@@ -79,6 +245,7 @@ export class Session {
       throwIfAborted(opts.signal);
       const part = Array.prototype.slice.call(ids, i, i + block) as number[];
       this.logits = this.ctx.model.forward(part, this.state, "last");
+      this.checkCollapse();
       opts.onProgress?.({ tokens: Math.min(ids.length, i + block), position: this.state.position });
       if (ids.length > block) await yieldToLoop();
     }
@@ -127,34 +294,245 @@ export class Session {
 
   /** An independent copy of this session (the state is copied; weights are shared). */
   fork(): Session {
-    const s = new Session(this.ctx);
+    const s = new Session(this.ctx, this.opts);
+    s.plan = this.plan;
     s.state = cloneState(this.state);
     s.logits = this.logits && this.logits.slice();
     s.pending = [...this.pending];
+    s.warned = new Set(this.warned);
+    s.warnings = [...this.warnings];
+    s.doc = this.doc;
+    s.cursor = this.cursor && { ...this.cursor };
     return s;
   }
 
-  /** Forget everything: back to the zero state. */
+  /** Forget everything: back to the zero state (the long-context plan stays). */
   reset(): void {
     this.state = this.ctx.model.newState();
+    this.state.plan = this.plan;
     this.logits = null;
     this.pending = [];
+    this.warned.clear();
+    this.warnings = [];
+    this.doc = null;
+    this.cursor = null;
   }
 
-  /** The state as bytes (header, model hash, position, checksum); `restore` takes them back. */
+  /** The state as bytes (header, model hash, position, plan, read cursor, checksum); `restore` takes them back. */
   snapshot(): Uint8Array {
-    return encodeSnapshot({ modelHash: this.ctx.modelHash(), state: this.state, pending: this.pending, lastLogits: this.logits });
+    return encodeSnapshot({
+      modelHash: this.ctx.modelHash(), state: this.state, pending: this.pending, lastLogits: this.logits,
+      ...(this.cursor ? { meta: { read: { ...this.cursor } } } : {}),
+    });
   }
 
+  /**
+   * Takes back a snapshot of this model. The snapshot's long-context plan (mitigation) replaces the
+   * session's, since its state was computed under it; a version-1 snapshot keeps the session's plan.
+   */
   restore(bytes: Uint8Array, what?: string): void {
     const s = decodeSnapshot(bytes, this.ctx.modelHash(), what);
     const fresh = this.ctx.model.newState();
     const ok = s.state.layers.length === fresh.layers.length &&
       s.state.layers.every((l, i) => l.conv.length === fresh.layers[i].conv.length && l.ssm.length === fresh.layers[i].ssm.length);
-    if (!ok) throw new ScanstreamError(`${what ?? "snapshot"}: state shapes do not match this model`);
+    if (!ok) throw new SnapshotError(`${what ?? "snapshot"}: state shapes do not match this model`);
+    if (s.state.plan) this.plan = s.state.plan;
+    else s.state.plan = this.plan;
     this.state = s.state;
     this.pending = s.pending;
     this.logits = s.lastLogits;
+    this.warned.clear();
+    this.warnings = [];
+    this.doc = null;
+    const read = (s.meta as { read?: ReadCursor } | undefined)?.read;
+    this.cursor = read && Number.isInteger(read.chars) && typeof read.sha256 === "string" ? { ...read } : null;
+  }
+
+  /**
+   * Read a document through the model in constant memory: a string, fromFile(path), a function
+   * returning a fresh stream, or any (async) iterable / Node stream / web ReadableStream of text or
+   * bytes. Afterwards `ask()` answers questions about it. On abort it stops at a point where
+   * `snapshot()` can resume exactly, and throws AbortError.
+   */
+  async read(source: ReadSource, opts: ReadOptions = {}): Promise<void> {
+    let skip: { chars: number; sha256: string } | null = null;
+    if (opts.resume) {
+      if (!this.cursor) throw new OptionError("nothing to resume: restore a snapshot taken during a read first", "resume");
+      if (this.cursor.done) throw new OptionError("the snapshot's read had already finished", "resume");
+      skip = { chars: this.cursor.chars, sha256: this.cursor.sha256 };
+    }
+    const startPosition = skip ? this.cursor!.startPosition : this.position;
+    const before = skip ? (startPosition === 0 ? new Session(this.ctx, this.opts) : null) : this.fork();
+    if (before && skip) {
+      before.plan = this.plan;
+      before.state.plan = this.plan;
+    }
+    this.doc = null;
+    const started = performance.now();
+    const counters = { tokens: 0 };
+    if (opts.pieceChars !== undefined && !(Number.isInteger(opts.pieceChars) && opts.pieceChars > 0)) throw new OptionError(`expected a positive integer, got ${opts.pieceChars}`, "pieceChars");
+    await this.consume(source, { ...opts, copy: 1, copies: 1, skip, startPosition, started, counters });
+    this.doc = { source, reReadable: isReReadable(source), before, copies: new Map([[1, this.fork()]]) };
+  }
+
+  /**
+   * Answer a question about the document last read (or `opts.source`), from a fork of the state after
+   * reading: the session itself is not changed. With `jrt` > 1 the context is shown jrt times (JRT
+   * prompting, see AskOptions.layout); a one-shot stream cannot be shown twice and is a NotReReadableError.
+   * Defaults follow the JRT paper: greedy, at most 48 tokens, stop at a newline.
+   */
+  async ask(question: string, opts: AskOptions = {}): Promise<Answer> {
+    if (typeof question !== "string") throw new OptionError(`expected a string, got ${typeof question}`, "question");
+    const jrt = opts.jrt ?? 1;
+    if (!Number.isInteger(jrt) || jrt < 1) throw new OptionError(`expected a positive integer, got ${jrt}`, "jrt");
+    const layout = opts.layout ?? "cached";
+    if (layout !== "cached" && layout !== "question-first") throw new OptionError(`expected "cached" or "question-first", got "${layout}"`, "layout");
+    const copySep = opts.copySeparator ?? "\n";
+    const qSep = opts.questionSeparator ?? "\n";
+    const answerPrefix = opts.answerPrefix ?? "";
+    const needsReRead = jrt > 1 || layout === "question-first";
+    if (opts.source !== undefined && (!this.doc || this.doc.source !== opts.source)) {
+      if (needsReRead && !isReReadable(opts.source)) throw new NotReReadableError(Math.max(jrt, 2));
+      await this.read(opts.source, { signal: opts.signal, onProgress: opts.onProgress });
+    }
+    const doc = this.doc;
+    if (needsReRead && !doc) throw new OptionError(`jrt ${jrt} / layout ${layout} re-reads the context: call read(source) first or pass { source }`, "jrt");
+    if (needsReRead && !doc!.reReadable) throw new NotReReadableError(Math.max(jrt, 2));
+    const started = performance.now();
+    const counters = { tokens: 0 };
+    const ro = { signal: opts.signal, onProgress: opts.onProgress, started, counters, copies: jrt, skip: null, startPosition: 0 };
+    let s: Session;
+    let prompt: string;
+    if (!doc) {
+      s = this.fork();
+      prompt = question + answerPrefix;
+    } else if (layout === "cached") {
+      let k = 1;
+      for (let j = jrt; j >= 1; j--)
+        if (doc.copies.has(j)) {
+          k = j;
+          break;
+        }
+      let cur = doc.copies.get(k)!;
+      while (k < jrt) {
+        cur = cur.fork();
+        await cur.feed(copySep, { signal: opts.signal });
+        counters.tokens += this.ctx.tokenizer.encode(copySep).length;
+        await cur.consume(doc.source, { ...ro, copy: ++k });
+        doc.copies.set(k, cur.fork());
+      }
+      s = cur.fork();
+      prompt = qSep + question + answerPrefix;
+    } else {
+      if (!doc.before) throw new OptionError("the question-first layout needs the state before the document, which a resumed read does not have: use layout \"cached\"", "layout");
+      s = doc.before.fork();
+      await s.feed(question + " ", { signal: opts.signal });
+      for (let k = 1; k <= jrt; k++) {
+        if (k > 1) await s.feed(copySep, { signal: opts.signal });
+        await s.consume(doc.source, { ...ro, copy: k });
+      }
+      prompt = answerPrefix ? " " + answerPrefix : qSep + question;
+    }
+    const tokens: number[] = [];
+    let text = "";
+    let logprob = 0;
+    for await (const p of s.generate(prompt, { maxTokens: 48, temperature: 0, stop: ["\n"], ...opts })) {
+      text += p.text;
+      if (p.token >= 0) {
+        tokens.push(p.token);
+        logprob += p.logprob;
+      }
+    }
+    return { text, tokens, logprob, promptTokens: counters.tokens + this.ctx.tokenizer.encode(prompt).length };
+  }
+
+  /** Feed `source` in sub-pieces, keeping the read cursor (and its hash) exact at each sub-piece. */
+  private async consume(source: ReadSource, o: {
+    signal?: AbortSignal; onProgress?: (p: ReadProgress) => void; copy: number; copies: number; pieceChars?: number;
+    skip: { chars: number; sha256: string } | null; startPosition: number; started: number; counters: { tokens: number };
+  }): Promise<void> {
+    throwIfAborted(o.signal);
+    const totalBytes = typeof source === "string" ? new TextEncoder().encode(source).length
+      : isFileSource(source) ? await source.size() : undefined;
+    const hash: Hash = createHash("sha256");
+    let chars = 0;
+    let bytes = 0;
+    let toSkip = o.skip?.chars ?? 0;
+    const copyStarted = performance.now();
+    let copyTokens = 0;
+    let reported = 0;
+    let skippedBytes = 0;
+    const track = o.copy === 1;
+    if (track) this.cursor = { chars: 0, sha256: hash.copy().digest("hex"), startPosition: o.startPosition, done: false };
+    const report = () => {
+      if (!o.onProgress) return;
+      const now = performance.now();
+      const elapsed = now - o.started;
+      const rate = copyTokens / Math.max(1e-3, (now - copyStarted) / 1000);
+      const newWarnings = this.warnings.slice(reported);
+      reported = this.warnings.length;
+      const fed = bytes - skippedBytes;
+      let eta: number | undefined;
+      if (totalBytes !== undefined && fed > 0) eta = ((totalBytes - bytes) * (now - copyStarted)) / fed / 1000;
+      o.onProgress({
+        tokens: o.counters.tokens, position: this.position, chars, bytes, totalBytes, copy: o.copy, copies: o.copies,
+        elapsedMs: elapsed, tokensPerSecond: rate, etaSeconds: eta, stats: this.stats(), warnings: newWarnings,
+      });
+    };
+    for await (const piece of safePieces(openText(source))) {
+      for (let part of subPieces(piece, o.pieceChars ?? READ_PIECE)) {
+        if (toSkip > 0) {
+          const k = Math.min(toSkip, part.length);
+          const skipped = part.slice(0, k);
+          hash.update(skipped);
+          chars += k;
+          const b = utf8Length(skipped);
+          bytes += b;
+          skippedBytes += b;
+          toSkip -= k;
+          part = part.slice(k);
+          if (toSkip === 0 && o.skip) {
+            if (hash.copy().digest("hex") !== o.skip.sha256)
+              throw new SnapshotError(`the source ${describeSource(source)} differs from the one the snapshot was read from (its first ${o.skip.chars} characters do not match)`);
+            if (track) this.cursor = { chars, sha256: o.skip.sha256, startPosition: o.startPosition, done: false };
+          }
+          if (!part) continue;
+        }
+        throwIfAborted(o.signal);
+        const ids = this.ctx.tokenizer.encode(part);
+        await this.feedIds(ids);
+        hash.update(part);
+        chars += part.length;
+        bytes += utf8Length(part);
+        copyTokens += ids.length;
+        o.counters.tokens += ids.length;
+        if (track) this.cursor = { chars, sha256: hash.copy().digest("hex"), startPosition: o.startPosition, done: false };
+        report();
+      }
+    }
+    if (toSkip > 0) throw new SnapshotError(`the source ${describeSource(source)} has only ${chars} characters, fewer than the ${o.skip!.chars} the snapshot had read`);
+    if (track) this.cursor = { chars, sha256: hash.copy().digest("hex"), startPosition: o.startPosition, done: true };
+    report();
+  }
+
+  /** Records a warning for each layer whose state left the in-training-length range (once per layer). */
+  private checkCollapse(): void {
+    const p = this.plan;
+    for (let i = 0; i < this.state.layers.length; i++) {
+      if (this.warned.has(i)) continue;
+      const st = layerStats(i, this.state.layers[i].aux);
+      if (st.position <= p.trainLength || st.ratio <= p.warnRatio) continue;
+      this.warned.add(i);
+      const unitName = this.ctx.model.config.family === "mamba2" ? "head" : "channel";
+      const w: CollapseWarning = {
+        layer: i, unit: st.worstUnit, ratio: st.ratio, position: st.position,
+        message: `layer ${i}: the state norm of ${unitName} ${st.worstUnit} is ${st.ratio.toFixed(2)}x the largest seen within the ` +
+          `training length (${p.trainLength} tokens) at position ${st.position}: state collapse is likely` +
+          (p.kind === "none" ? ` (try mitigation "auto" or "window")` : ` (mitigation: ${describePlan(p)})`),
+      };
+      this.warnings.push(w);
+      this.opts.onWarning?.(w);
+    }
   }
 
   /** Logits after the last consumed token (a copy), or null before any input. */
@@ -176,6 +554,39 @@ export class Session {
       if (!Number.isInteger(ids[i]) || ids[i] < 0 || ids[i] >= rows)
         throw new OptionError(`token id ${ids[i]} at index ${i} is outside the model's ${rows} vocabulary rows`, "ids");
   }
+}
+
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+/** Cuts `s` into parts of about `size` characters, at whitespace (a BPE word is never cut) or, in a
+ *  run with no whitespace, at a character boundary. */
+function* subPieces(s: string, size: number): Generator<string> {
+  let i = 0;
+  while (s.length - i > size) {
+    let j = i + size;
+    let k = j;
+    while (k > i + 1 && !(/\s/.test(s[k]) && !/\s/.test(s[k - 1]))) k--;
+    if (k > i + 1) j = k;
+    else {
+      const c = s.charCodeAt(j - 1);
+      if (c >= 0xd800 && c <= 0xdbff) j--;
+    }
+    yield s.slice(i, j);
+    i = j;
+  }
+  if (i < s.length) yield s.slice(i);
 }
 
 function throwIfAborted(signal?: AbortSignal): void {
