@@ -1,0 +1,77 @@
+// Whole-model golden parity on the wasm backend: logits for every fixture's tokens.json within 1e-4
+// (absolute) of golden_logits.npy, through prefill (chunked SSD) and token-by-token decode, on the
+// single-threaded build and on 2 threads (every kernel split, however small); final states within
+// 1e-5. The fixtures are float32 models, so the f32 weight path is what golden parity covers.
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { openCheckpoint } from "../core/formats/checkpoint.ts";
+import { WeightReader } from "../core/formats/weights.ts";
+import { buildModel } from "../core/models/index.ts";
+import type { Model } from "../core/models/model.ts";
+import { createWasmBackend } from "../kernels/wasm/index.ts";
+import { goldenDirs, goldenLogits, goldenState, goldenTokens, maxAbsDiff } from "./helpers/golden.ts";
+
+const TOL = 1e-4;
+
+/** The fixture's model on a wasm backend; with threads > 1 every kernel is split ("fine" grain). */
+async function wasmModel(dir: string, threads: number) {
+  const backend = await createWasmBackend({ threads, grain: threads > 1 ? "fine" : "auto" });
+  const ckpt = await openCheckpoint(dir);
+  try {
+    const model: Model = buildModel(ckpt.config, new WeightReader(ckpt), backend);
+    return { model, config: ckpt.config, backend, dispose: () => backend.dispose() };
+  } finally {
+    ckpt.close();
+  }
+}
+
+for (const dir of goldenDirs) {
+  const name = path.basename(dir);
+  for (const threads of [1, 2]) {
+    test(`${name}, wasm ${threads} thread(s): prefill logits and final state match the golden files`, async () => {
+      const m = await wasmModel(dir, threads);
+      try {
+        assert.is(m.backend.name, "wasm");
+        const ids = goldenTokens(dir);
+        const state = m.model.newState();
+        const got = m.model.forward(ids, state, "all")!;
+        const want = goldenLogits(dir);
+        assert.equal(want.shape, [ids.length, m.config.vocab_rows]);
+        const err = maxAbsDiff(got, want.data);
+        assert.ok(err < TOL, `max abs logit error ${err}`);
+        if (m.config.family === "s4") throw new Error("the golden fixtures are Mamba models");
+        const K = m.config.d_conv;
+        const golden = goldenState(dir);
+        state.layers.forEach((layer, i) => {
+          const conv = golden.get(`conv_${i}`)!;
+          const C = conv.shape[1];
+          const tail = Float64Array.from({ length: C * (K - 1) }, (_, j) => conv.data[Math.floor(j / (K - 1)) * K + 1 + (j % (K - 1))]);
+          assert.ok(maxAbsDiff(layer.conv, tail) < 1e-5, `layer ${i} conv ${maxAbsDiff(layer.conv, tail)}`);
+          const ssm = golden.get(`ssm_${i}`)!.data;
+          assert.ok(maxAbsDiff(layer.ssm, ssm) < 1e-5, `layer ${i} ssm ${maxAbsDiff(layer.ssm, ssm)}`);
+        });
+      } finally {
+        m.dispose();
+      }
+    });
+  }
+
+  test(`${name}, wasm: token-by-token decode matches golden_logits.npy`, async () => {
+    const m = await wasmModel(dir, 1);
+    try {
+      const ids = goldenTokens(dir).slice(0, 48);
+      const V = m.config.vocab_rows;
+      const want = goldenLogits(dir).data.subarray(0, ids.length * V);
+      const state = m.model.newState();
+      const got = new Float32Array(ids.length * V);
+      ids.forEach((id, t) => got.set(m.model.forward([id], state, "last")!, t * V));
+      const err = maxAbsDiff(got, want);
+      assert.ok(err < TOL, `max abs logit error ${err}`);
+    } finally {
+      m.dispose();
+    }
+  });
+}
+
+test.run();
