@@ -60,6 +60,106 @@ export interface SelectiveScanArgs {
   out?: Float32Array;
 }
 
+// ---- S4 / S4D ops (optional: a backend without them runs the cpu reference, and says so) ----------
+// Complex arrays interleave (re, im) in their last dimension ([..., 2]). Shape letters: T tokens,
+// H channels (d_model), M complex modes per channel (N/2: one of each conjugate pair, so every output
+// is 2·Re of a sum over M), Cc output channels per SSM (the `channels` argument of state-spaces/s4),
+// R rank of the low-rank term, L kernel length. Outputs [T, Cc·H] index column c·H + h.
+
+/** K[c, h, l] = 2·Re Σ_m v[c,h,m]·z[h,m]^l for l < L (the log-Vandermonde product of S4D). With `x0`
+ *  it is the response to an initial state instead: v[c,h,m] is replaced by v·z·x0[h,m]. */
+export interface VandermondeKernelArgs {
+  Cc: number; H: number; M: number; L: number;
+  /** v: [Cc, H, M, 2] (dC·dB for the kernel; dC for the state response). */
+  v: Float32Array;
+  /** z: [H, M, 2] = dA. */
+  z: Float32Array;
+  /** x0: [H, M, 2] initial state (optional). */
+  x0?: Float32Array;
+  /** [Cc, H, L]. */
+  out?: Float32Array;
+}
+
+/** S4 (DPLR, bilinear) kernel by Cauchy sums at the L-th roots of unity with the Woodbury correction,
+ *  then an inverse FFT of length L (any L). A = diag(Λ) − P·P* over the conjugate-extended modes. */
+export interface CauchyKernelArgs {
+  Cc: number; H: number; M: number; R: number; L: number;
+  /** dt: [H]. */
+  dt: Float32Array;
+  /** lambda: [H, M, 2] diagonal part Λ (continuous time). */
+  lambda: Float32Array;
+  /** P: [R, H, M, 2] low-rank part. */
+  P: Float32Array;
+  /** B: [H, M, 2]. */
+  B: Float32Array;
+  /** Ct: [Cc, H, M, 2] = C̃ = C·(I − Ā^L) for this L. */
+  Ct: Float32Array;
+  /** x0: [H, M, 2] initial state: also return its response 2·Re(C·Ā^(l+1)·x0) as a second kernel. */
+  x0?: Float32Array;
+  /** [x0 ? 2 : 1, Cc, H, L]: the kernel, then the state response. */
+  out?: Float32Array;
+}
+
+/** Causal convolution along T of u: [T, H] with k: [Cc, H, Lk] by FFT (any T and Lk; taps beyond T are
+ *  unused): y[t, c·H+h] = Σ_{j ≤ t} k[c,h,j]·u[t−j,h] + kState[c,h,t]. */
+export interface FftConvArgs {
+  T: number; H: number; Cc: number; Lk: number;
+  u: Float32Array;
+  k: Float32Array;
+  /** kState: [Cc, H, Ls] with Ls >= T (response to the initial state, added to y). */
+  kState?: Float32Array;
+  Ls?: number;
+  /** y: [T, Cc·H]. */
+  out?: Float32Array;
+}
+
+/** Recurrence of a complex diagonal SSM over T steps, continuing from `state` (updated in place):
+ *  x[h,m] <- dA[h,m]·x[h,m] + dB[h,m]·u[t,h];  y[t, c·H+h] = 2·Re Σ_m dC[c,h,m]·x[h,m]. */
+export interface DiagScanArgs {
+  T: number; H: number; M: number; Cc: number;
+  dA: Float32Array; dB: Float32Array;
+  /** dC: [Cc, H, M, 2]. */
+  dC: Float32Array;
+  /** u: [T, H]. */
+  u: Float32Array;
+  /** state: [H, M, 2], in/out. */
+  state: Float32Array;
+  /** Only advance the state (no y). */
+  skipOutput?: boolean;
+  out?: Float32Array;
+}
+
+/** Bilinear DPLR recurrence in O(M·R) per step (s4's "linear" step mode), conjugate-symmetric state:
+ *  w = E⊙x − P·2Re(Q·x) + 2·B·u;  x <- D⊙(w − P·2Re(W·w));  y = 2·Re(dC·x), where Q = conj(P),
+ *  E = 2/dt + Λ, D = 1/(2/dt − Λ), W = (I + 2·Re(Q·D·Pᵀ))⁻¹·(Q⊙D). */
+export interface DplrScanArgs {
+  T: number; H: number; M: number; R: number; Cc: number;
+  /** E, D, B: [H, M, 2]; P, W: [R, H, M, 2]; dC: [Cc, H, M, 2] (the true C, not C̃). */
+  E: Float32Array; D: Float32Array; B: Float32Array;
+  P: Float32Array; W: Float32Array;
+  dC: Float32Array;
+  u: Float32Array;
+  state: Float32Array;
+  skipOutput?: boolean;
+  out?: Float32Array;
+}
+
+export type S4Activation = "gelu" | "id" | "tanh" | "relu" | "elu" | "silu" | "sigmoid" | "softplus";
+
+export interface S4Ops {
+  vandermondeKernel(a: VandermondeKernelArgs): Float32Array;
+  cauchyKernel(a: CauchyKernelArgs): Float32Array;
+  fftConv(a: FftConvArgs): Float32Array;
+  diagScan(a: DiagScanArgs): Float32Array;
+  dplrScan(a: DplrScanArgs): Float32Array;
+  /** LayerNorm rows of x: [T, D] with weight and bias [D]. */
+  layerNorm(x: Float32Array, T: number, D: number, weight: Float32Array, bias: Float32Array, eps: number, out?: Float32Array): Float32Array;
+  /** x <- act(x), in place (gelu is the exact erf form, as torch nn.GELU()). */
+  activation(x: Float32Array, kind: S4Activation): Float32Array;
+  /** GLU over the last dim of x: [T, 2D] -> [T, D]: a·sigmoid(b) with a = x[:, :D], b = x[:, D:]. */
+  glu(x: Float32Array, T: number, D: number, out?: Float32Array): Float32Array;
+}
+
 export interface Backend {
   readonly name: BackendName;
   /** Human-readable detail of what actually runs (e.g. "wasm simd128, 2 threads"). */
@@ -103,6 +203,9 @@ export interface Backend {
   siluGate(y: Float32Array, z: Float32Array): Float32Array;
   /** a[i] <- a[i] + b[i], in place. */
   add(a: Float32Array, b: Float32Array): Float32Array;
+
+  /** S4 / S4D ops; absent on backends that do not implement them (models then use the cpu reference). */
+  readonly s4?: S4Ops;
 
   /** Release resident memory (weights). */
   dispose(): void;

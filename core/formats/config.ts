@@ -6,6 +6,7 @@
 // with a message naming the field, not later as a shape error deep in a kernel.
 import { CheckpointError, ConfigError } from "../errors.ts";
 import type { Mamba1Config, Mamba2Config, ModelConfig } from "../models/config.ts";
+import { isS4Config, resolveS4Config } from "../models/s4-config.ts";
 import type { TensorSource } from "./tensor.ts";
 import { WeightReader } from "./weights.ts";
 
@@ -95,6 +96,7 @@ function detectStyle(f: Fields): Style {
 /** The resolved model description for `json` (parsed from `file`), cross-checked against `tensors`. */
 export function resolveConfig(json: any, file: string, tensors: TensorSource): ModelConfig {
   if (typeof json !== "object" || json === null || Array.isArray(json)) throw new ConfigError("expected a JSON object", file);
+  if (isS4Config(json)) return resolveS4Config(json as Json, file, tensors);
   const f = new Fields(json as Json, file);
   const style = detectStyle(f);
   const cfg = style === "transformers" ? fromTransformers(f) : fromStateSpaces(style === "mistral" ? mistralAsStateSpaces(f) : f);
@@ -121,7 +123,7 @@ function mistralAsStateSpaces(f: Fields): Fields {
   return new Fields(renamed, f.file);
 }
 
-function fromStateSpaces(f: Fields): ModelConfig {
+function fromStateSpaces(f: Fields): Mamba2Config | Mamba1Config {
   const d_model = f.int("d_model");
   const n_layer = f.int("n_layer");
   const vocab_size = f.int("vocab_size", 50277);
@@ -175,7 +177,7 @@ function fromStateSpaces(f: Fields): ModelConfig {
   return s.unsupported("layer", `layer type ${show(layer)} (expected "Mamba1" or "Mamba2")`);
 }
 
-function fromTransformers(f: Fields): ModelConfig {
+function fromTransformers(f: Fields): Mamba2Config | Mamba1Config {
   const mt = f.raw("model_type");
   const arch = f.raw("architectures");
   const archs = Array.isArray(arch) ? arch.filter((a): a is string => typeof a === "string") : [];
@@ -253,7 +255,7 @@ function checkActivation(s: Fields): void {
 }
 
 /** vocab_rows from the embedding; lm_head and layer 0's in_proj consistent with the config. */
-function checkAgainstWeights(cfg: ModelConfig, f: Fields, tensors: TensorSource): void {
+function checkAgainstWeights(cfg: Mamba2Config | Mamba1Config, f: Fields, tensors: TensorSource): void {
   const w = new WeightReader(tensors, { tie_embeddings: cfg.tie_embeddings });
   const emb = w.info("backbone.embedding.weight");
   if (emb.shape.length !== 2 || emb.shape[1] !== cfg.d_model) {

@@ -45,4 +45,52 @@ export interface Mamba1Config extends CommonConfig {
   dt_rank: number;
 }
 
-export type ModelConfig = Mamba2Config | Mamba1Config;
+/** S4 / S4D model (state-spaces/s4 example.py S4Model wrapper); see core/models/s4-config.ts and docs/s4.md. */
+export interface S4Config {
+  family: "s4";
+  /** "lm": token ids in (encoder = embedding), logits out per step; "sequence": float inputs [T, d_input]. */
+  task: "lm" | "sequence";
+  d_model: number;
+  /** n_layers of the s4 code (named n_layer here like the other families). */
+  n_layer: number;
+  /** d_state N of the s4 code (M = N/2 complex modes per channel; M = N when is_real). */
+  d_state: number;
+  d_input: number;
+  d_output: number;
+  /** LM: vocabulary (= d_input); 0 for a sequence model. */
+  vocab_size: number;
+  /** LM: rows of the encoder embedding; 0 for a sequence model. */
+  vocab_rows: number;
+  tie_embeddings: boolean;
+  /** Parameter layout: "S4D" = models/s4/s4d.py (kernel.log_dt, ...), "S4Block" = models/s4/s4.py (layer.kernel.inv_dt, ...). */
+  block: "S4D" | "S4Block";
+  /** Kernel family: "diag" (s4d / diag) or "dplr" (s4 / nplr / dplr). */
+  mode: "diag" | "dplr";
+  /** Initialisation named by the config (informational: the weights carry the trained values). */
+  init: string;
+  /** Discretisation of diag layers; DPLR layers are always bilinear (as in the s4 code). */
+  disc: "zoh" | "bilinear";
+  dt_min: number;
+  dt_max: number;
+  transforms: { dt: S4Transform; real: S4Transform; imag: S4Transform };
+  dt_tie: boolean;
+  dt_fast: boolean;
+  is_real: boolean;
+  bandlimit: number | null;
+  rank: number;
+  n_ssm: number;
+  channels: number;
+  activation: import("../../kernels/backend.ts").S4Activation;
+  /** "glu" | "id" | another activation after output_linear, or null (no output_linear). */
+  final_act: string | null;
+  prenorm: boolean;
+  pooling: "mean" | "last" | "sum" | "none";
+  /** nn.LayerNorm eps of the norms. */
+  norm_eps: number;
+  source: { file: string; style: "state-spaces" | "transformers" };
+  train_length?: number;
+}
+
+export type S4Transform = "none" | "exp" | "relu" | "sigmoid" | "softplus";
+
+export type ModelConfig = Mamba2Config | Mamba1Config | S4Config;

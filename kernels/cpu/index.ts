@@ -6,6 +6,7 @@ import { conv1d } from "./conv1d.ts";
 import { add, dtSoftplus, siluGate } from "./elementwise.ts";
 import { embed, matmul } from "./matmul.ts";
 import { gatedRmsnorm, rmsnorm } from "./norm.ts";
+import { cpuS4Ops } from "./s4.ts";
 import { selectiveScan } from "./selective-scan.ts";
 import { ssdScan } from "./ssd.ts";
 
@@ -33,6 +34,7 @@ export function createCpuBackend(): Backend {
     dtSoftplus,
     siluGate,
     add,
+    s4: cpuS4Ops,
     dispose() {},
   };
 }
