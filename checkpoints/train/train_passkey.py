@@ -1,0 +1,169 @@
+"""Train checkpoints/mamba2-passkey: a byte-level Mamba-2 that retrieves a 5-digit pass key
+hidden in filler text, trained only on prompts of at most 512 bytes, with a recurrent state
+that is large for that length (d_state 64), so that it fails past the training length.
+
+    /usr/bin/python3 checkpoints/train/train_passkey.py        # ~15-20 min on 2 CPU cores
+
+Options: --steps N (default 500), --out DIR (default checkpoints/mamba2-passkey).
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import common  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from mamba2 import Config, Mamba2LM, export, load_exported, self_test  # noqa: E402
+from passkey_task import FILLER, NEEDLE, QUESTION, eval_key, make_prompt  # noqa: E402
+
+SEED = 4321
+BATCH = 8
+TRAIN_MAX_FILLERS = 4          # prompts of 96..456 bytes (+6 answer): training length 512
+TRAIN_LENGTH = len(FILLER) * TRAIN_MAX_FILLERS + len(NEEDLE.format(key="00000")) + len(QUESTION) + 6  # 462 bytes
+NEEDLE_COPY_WEIGHT = 0.5     # weight of the second key copy inside the needle
+OTHER_WEIGHT = 0.01            # loss weight of non-answer bytes (answer digits weigh 1)
+EVAL_LENGTHS = [256, 512, 1024, 2048, 4096, 8192, 16384]
+KEYS_PER_CELL = 2
+EVAL_DEPTHS = [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+def train_example(rng):
+    n = int(rng.integers(0, TRAIN_MAX_FILLERS + 1))
+    kb = int(rng.integers(0, n + 1))
+    key = str(int(rng.integers(10000, 100000)))
+    prompt = FILLER * kb + NEEDLE.format(key=key) + FILLER * (n - kb) + QUESTION
+    return prompt, " " + key
+
+
+def encode_batch(examples):
+    """examples: [(prompt, answer)] -> inputs, targets, weights (right-padded with 0 weight)."""
+    seqs = [list((p + a).encode("ascii")) for p, a in examples]
+    T = max(len(s) for s in seqs) - 1
+    x = torch.zeros(len(seqs), T, dtype=torch.int64)
+    y = torch.zeros(len(seqs), T, dtype=torch.int64)
+    w = torch.zeros(len(seqs), T)
+    for i, ((p, a), s) in enumerate(zip(examples, seqs)):
+        n = len(s) - 1
+        x[i, :n] = torch.tensor(s[:-1])
+        y[i, :n] = torch.tensor(s[1:])
+        w[i, :n] = OTHER_WEIGHT
+        w[i, len(p) - 1 + 1: n] = 1.0          # the 5 answer digits (targets of positions len(p)..)
+        # the needle repeats the key ("... {key}. Remember it. {key} is ..."): its second copy is
+        # predictable from the first at a short distance, an easy copy that helps the long one
+        j = p.index(" is the pass key.")
+        w[i, j - 6: j - 1] = NEEDLE_COPY_WEIGHT
+    return x, y, w
+
+
+@torch.no_grad()
+def answer_correct(model, prompt, answer):
+    """Greedy exact match, computed with teacher forcing: the greedy continuation equals the
+    answer iff the argmax at every answer position is the next answer byte."""
+    ids = list((prompt + answer).encode("ascii"))
+    logits = model(torch.tensor([ids[:-1]]))[0]
+    pred = logits[len(prompt) - 1:, :256].argmax(-1).tolist()
+    return pred == ids[len(prompt):]
+
+
+def accuracy_table(model, lengths, depths, keys_per_cell):
+    table = {}
+    i = 0
+    for L in lengths:
+        row = {}
+        for d in depths:
+            ok = 0
+            for _ in range(keys_per_cell):
+                p, a = make_prompt(L, d, eval_key(i))
+                i += 1
+                ok += answer_correct(model, p, a)
+            row[str(d)] = ok / keys_per_cell
+        table[str(L)] = row
+    return table
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=500)
+    ap.add_argument("--out", default=os.path.join(HERE, "..", "mamba2-passkey"))
+    args = ap.parse_args()
+
+    self_test()
+    common.seed_all(SEED)
+    common.set_threads()
+    cfg = Config(d_model=96, n_layer=3, vocab_size=256, d_state=64, d_conv=4, expand=2,
+                 headdim=32, ngroups=1, chunk_size=64, pad_vocab_size_multiple=8)
+    model = Mamba2LM(cfg)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"model: {n_params} parameters, recurrent state {cfg.state_elements()} floats")
+    rng = np.random.default_rng(SEED)
+
+    def get_batch(step):
+        return encode_batch([train_example(rng) for _ in range(BATCH)])
+
+    vrng = np.random.default_rng(SEED + 1)
+    val = [train_example(vrng) for _ in range(64)]
+
+    def evaluate():
+        x, y, w = encode_batch(val)
+        logits = model(x)
+        mask = (w == 1.0).float()
+        loss = common.masked_ce(logits, y, mask).item()
+        acc = float(np.mean([answer_correct(model, p, a) for p, a in val[:32]]))
+        return {"val_answer_loss": loss, "val_acc_in_dist": acc}
+
+    hist, secs = common.train(model, get_batch, args.steps, lr=3e-3, warmup=30, log_every=20,
+                              evaluate=evaluate, eval_every=100)
+    model.eval()
+    x, y, w = encode_batch(val)
+    with torch.no_grad():
+        logits = model(x)
+        tr_x, tr_y, tr_w = encode_batch([train_example(np.random.default_rng(SEED + 2)) for _ in range(64)])
+        tr_loss = common.masked_ce(model(tr_x), tr_y, (tr_w == 1.0).float()).item()
+    va_loss = common.masked_ce(logits, y, (w == 1.0).float()).item()
+    print(f"final: answer-digit loss train {tr_loss:.4f}, validation {va_loss:.4f} nats/byte")
+
+    t1 = time.time()
+    table = accuracy_table(model, EVAL_LENGTHS, EVAL_DEPTHS, keys_per_cell=KEYS_PER_CELL)
+    print(f"accuracy by nominal context length (rows) and depth (columns), {KEYS_PER_CELL} keys per cell "
+          f"[{time.time() - t1:.0f}s]:")
+    print("length  " + "  ".join(f"{d:>5}" for d in EVAL_DEPTHS) + "   mean")
+    for L, row in table.items():
+        print(f"{L:>6}  " + "  ".join(f"{v:5.2f}" for v in row.values()) + f"  {np.mean(list(row.values())):5.2f}")
+
+    out = os.path.abspath(args.out)
+    export(model, out, extra_config={"train_length": TRAIN_LENGTH, "tokenizer": "bytes"})
+    re_m = load_exported(out)
+    with torch.no_grad():
+        d = (re_m(x[:2]) - model(x[:2])).abs().max().item()
+    print(f"export round trip max abs logit diff {d:.2e}")
+    assert d < 1e-4
+    examples = []
+    for L in [256, 512, 2048]:
+        p, a = make_prompt(L, 0.5, eval_key(1000 + L))
+        ids = list(p.encode("ascii"))
+        with torch.no_grad():
+            g = model.generate(ids, 6, temperature=0.0)
+        examples.append({"length": L, "depth": 0.5, "key": a.strip(), "prompt_bytes": len(ids),
+                         "greedy_6": bytes(g).decode("latin-1")})
+        print(f"example L={L}: expected {a!r}, greedy {bytes(g).decode('latin-1')!r}")
+    info = {
+        "model": "mamba2-passkey", "parameters": n_params, "state_elements": cfg.state_elements(),
+        "seed": SEED, "steps": args.steps, "batch": BATCH, "train_length": TRAIN_LENGTH,
+        "train_seconds": round(secs), "final_train_answer_loss": tr_loss,
+        "final_val_answer_loss": va_loss, "history": hist,
+        "accuracy_by_length_depth": table, "keys_per_cell": KEYS_PER_CELL, "examples": examples,
+        "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
+    }
+    with open(os.path.join(out, "training.json"), "w") as f:
+        json.dump(info, f, indent=1)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
