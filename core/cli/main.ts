@@ -2,16 +2,12 @@
 // Every error is printed as one line naming what is at fault (stack traces only with --debug).
 import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { parseArgs, type ParseArgsConfig } from "node:util";
-import { load, type LoadedModel } from "../index.ts";
+import { pathToFileURL } from "node:url";
 import { OptionError, ScanstreamError } from "../errors.ts";
 import { writeNpy } from "../formats/npy.ts";
-import type { BackendChoice } from "../../kernels/registry.ts";
-import type { WeightDType } from "../../kernels/backend.ts";
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-export const DEFAULT_MODEL = path.join(ROOT, "checkpoints/mamba2-text");
+import { DEFAULT_MODEL, num, open, parse } from "./common.ts";
+import { evaluate, EVAL_USAGE } from "./eval.ts";
+import { read, READ_USAGE } from "./read.ts";
 
 const USAGE = `usage: scanstream <command> [options]
 
@@ -20,6 +16,8 @@ commands
   logits [model-dir] --ids F | --text T --out F.npy
                                     write float32 logits [T, vocab_rows] as .npy
   info [model-dir]                  resolved config, parameter count, state size
+  read <file|->                     read a document of any length (progress, snapshots), ask questions
+  eval passkey|recall|position-loss long-context evaluations (mitigations, JRT)
 
 common options
   --model DIR        checkpoint folder (default: the bundled ${path.relative(process.cwd(), DEFAULT_MODEL) || DEFAULT_MODEL})
@@ -29,38 +27,11 @@ common options
   --debug            print stack traces
 
 generate options
-  --max-tokens N (200)  --temperature X (0.8)  --top-k N  --top-p X  --seed N (0)  --stop S (repeatable)`;
+  --max-tokens N (200)  --temperature X (0.8)  --top-k N  --top-p X  --seed N (0)  --stop S (repeatable)
 
-const common = {
-  model: { type: "string" },
-  backend: { type: "string", default: "auto" },
-  weights: { type: "string", default: "f32" },
-  threads: { type: "string" },
-  debug: { type: "boolean", default: false },
-  help: { type: "boolean", short: "h", default: false },
-} satisfies ParseArgsConfig["options"];
+${READ_USAGE}
 
-function parse<O extends ParseArgsConfig["options"]>(args: string[], options: O) {
-  try {
-    return parseArgs({ args, options: { ...common, ...options }, allowPositionals: true, strict: true });
-  } catch (e) {
-    throw new OptionError((e as Error).message);
-  }
-}
-
-function num(value: string | undefined, option: string, integer = false): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new OptionError(`expected a ${integer ? "whole " : ""}number, got "${value}"`, `--${option}`);
-  return n;
-}
-
-async function open(values: { model?: string; backend?: string; weights?: string; threads?: string }, positional?: string): Promise<LoadedModel> {
-  const dir = positional ?? values.model ?? DEFAULT_MODEL;
-  const weights = values.weights as WeightDType;
-  if (!["f32", "f16", "bf16", "int8"].includes(weights)) throw new OptionError(`expected f32, f16, bf16 or int8, got "${weights}"`, "--weights");
-  return load(dir, { backend: values.backend as BackendChoice, weights, threads: num(values.threads, "threads", true) });
-}
+${EVAL_USAGE}`;
 
 async function generate(args: string[]): Promise<void> {
   const { values, positionals } = parse(args, {
@@ -140,7 +111,8 @@ async function info(args: string[]): Promise<void> {
   }, (_k, v) => (v === Infinity ? "Infinity" : v), 2));
 }
 
-const commands: Record<string, (args: string[]) => Promise<void>> = { generate, logits, info };
+/** A command returns its exit code (default 0). */
+const commands: Record<string, (args: string[]) => Promise<number | void>> = { generate, logits, info, read, eval: evaluate };
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -152,8 +124,7 @@ export async function main(argv: string[]): Promise<number> {
   const debug = rest.includes("--debug");
   try {
     if (!run) throw new OptionError(`unknown command "${cmd}" (try --help)`);
-    await run(rest);
-    return 0;
+    return (await run(rest)) ?? 0;
   } catch (e) {
     const err = e as Error;
     const known = err instanceof ScanstreamError;
@@ -163,4 +134,5 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+// run when executed directly (tsx core/cli/main.ts ...); bin/scanstream.js calls main() itself
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) process.exitCode = await main(process.argv.slice(2));

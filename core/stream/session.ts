@@ -45,6 +45,11 @@ export interface FeedOptions {
   onProgress?: (p: { tokens: number; position: number }) => void;
   /** Tokens per model call (default 256). */
   blockTokens?: number;
+  /**
+   * Receives the logits of every token ([count, vocab_rows] for ids[from .. from + count)), for
+   * scoring; without it only the last token's logits are computed.
+   */
+  onLogits?: (logits: Float32Array, from: number, count: number) => void;
 }
 
 export interface SessionContext {
@@ -117,6 +122,7 @@ export interface ReadOptions {
   /**
    * Continue an interrupted read after `restore()`: the first characters of the source that the
    * snapshot had consumed are skipped (and checked against its hash of them) instead of being fed.
+   * If that read had finished, this only checks the source and makes it the document for ask().
    */
   resume?: boolean;
 }
@@ -244,7 +250,12 @@ export class Session {
     for (let i = 0; i < ids.length; i += block) {
       throwIfAborted(opts.signal);
       const part = Array.prototype.slice.call(ids, i, i + block) as number[];
-      this.logits = this.ctx.model.forward(part, this.state, "last");
+      if (opts.onLogits) {
+        const all = this.ctx.model.forward(part, this.state, "all")!;
+        const V = this.ctx.model.config.vocab_rows;
+        this.logits = all.slice((part.length - 1) * V);
+        opts.onLogits(all, i, part.length);
+      } else this.logits = this.ctx.model.forward(part, this.state, "last");
       this.checkCollapse();
       opts.onProgress?.({ tokens: Math.min(ids.length, i + block), position: this.state.position });
       if (ids.length > block) await yieldToLoop();
@@ -358,7 +369,6 @@ export class Session {
     let skip: { chars: number; sha256: string } | null = null;
     if (opts.resume) {
       if (!this.cursor) throw new OptionError("nothing to resume: restore a snapshot taken during a read first", "resume");
-      if (this.cursor.done) throw new OptionError("the snapshot's read had already finished", "resume");
       skip = { chars: this.cursor.chars, sha256: this.cursor.sha256 };
     }
     const startPosition = skip ? this.cursor!.startPosition : this.position;

@@ -24,11 +24,11 @@ export type ReadSource = string | FileSource | (() => ChunkStream | Promise<Chun
 
 /** JRT needs a re-readable source, and a one-shot stream was given. */
 export class NotReReadableError extends OptionError {
-  constructor(copies: number) {
+  constructor(copies: number, hint?: string) {
     super(
       `showing the context ${copies} times (jrt ${copies}) needs a source that can be read again, but it was a one-shot stream ` +
-        `(a Node / web stream or an iterator). Pass a string, fromFile(path), or a function that returns a fresh stream ` +
-        `each time, e.g. () => fs.createReadStream(path, "utf8")`,
+        `(a Node / web stream or an iterator). ` +
+        (hint ?? `Pass a string, fromFile(path), or a function that returns a fresh stream each time, e.g. () => fs.createReadStream(path, "utf8")`),
       "jrt",
     );
   }

@@ -1,0 +1,90 @@
+// Peak memory of `session.read()` against document length: each length runs in a fresh child
+// process that reads a generated text file through fromFile() (byte-level model: one byte = one
+// token) and reports its peak RSS (process.resourceUsage().maxRSS) and the RSS seen during the read.
+//
+//   npx tsx bench/read-memory.ts [--model DIR] [--backend wasm] [--tokens 10000,1000000] [--mitigation auto]
+//
+// Prints a table with the machine, the backend that ran, and the ratio of each peak to the first.
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, "..");
+const { values } = parseArgs({
+  options: {
+    model: { type: "string", default: path.join(ROOT, "checkpoints/mamba2-text") },
+    backend: { type: "string", default: "wasm" },
+    tokens: { type: "string", default: "10000,1000000" },
+    mitigation: { type: "string", default: "auto" },
+    threads: { type: "string" },
+    child: { type: "string" },
+  },
+});
+
+const WORDS = "the a of and to in is was that he for it with as his on be at by had not are but from or have an they which one you were her all she there would their we him been has when who will more no if out so said what up its about into than them can only other new some could time these two may then do first any my now such like our over man me even most made after also did many before must through back years where much your way well down should because each just those people mr how too little state good very make world still own see men work long get here between both life being under never day same another know while last might us great old year off come since against go came right used take three".split(" ");
+
+function writeDoc(file: string, bytes: number): void {
+  let s = 1234567;
+  const rand = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 4294967296);
+  const fd = fs.openSync(file, "w");
+  let n = 0;
+  let line = "";
+  while (n < bytes) {
+    line += WORDS[Math.floor(rand() * WORDS.length)] + (rand() < 0.08 ? ".\n" : " ");
+    if (line.length > 4096 || n + line.length >= bytes) {
+      const chunk = line.slice(0, bytes - n);
+      fs.writeSync(fd, chunk);
+      n += chunk.length;
+      line = "";
+    }
+  }
+  fs.closeSync(fd);
+}
+
+async function child(file: string): Promise<void> {
+  const { load, fromFile } = await import("../core/index.ts");
+  const m = await load(values.model!, { backend: values.backend as "wasm", threads: values.threads ? Number(values.threads) : undefined });
+  const s = m.session({ mitigation: values.mitigation as "auto" });
+  const rss: number[] = [];
+  const t0 = performance.now();
+  await s.read(fromFile(file), { onProgress: (p) => rss.push(process.memoryUsage().rss) });
+  const seconds = (performance.now() - t0) / 1000;
+  const at = (f: number) => rss[Math.min(rss.length - 1, Math.floor(f * rss.length))] / 2 ** 20;
+  console.log(JSON.stringify({
+    tokens: s.position, seconds, backend: m.backend.detail, mitigation: s.stats().mitigation,
+    peakMiB: process.resourceUsage().maxRSS / 1024, rss10: at(0.1), rss50: at(0.5), rss100: at(1),
+  }));
+}
+
+async function parent(): Promise<void> {
+  const lengths = values.tokens!.split(",").map(Number);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "scanstream-readmem-"));
+  const rows: Record<string, number | string>[] = [];
+  for (const n of lengths) {
+    const file = path.join(dir, `doc-${n}.txt`);
+    writeDoc(file, n);
+    const args = ["--import", "tsx", fileURLToPath(import.meta.url), "--child", file, "--model", values.model!, "--backend", values.backend!, "--mitigation", values.mitigation!];
+    if (values.threads) args.push("--threads", values.threads);
+    const r = spawnSync(process.execPath, args, { encoding: "utf8", cwd: ROOT, maxBuffer: 1 << 24 });
+    if (r.status !== 0) throw new Error(`child for ${n} tokens failed: ${r.stderr}`);
+    rows.push(JSON.parse(r.stdout.trim().split("\n").pop()!));
+    fs.rmSync(file);
+  }
+  fs.rmSync(dir, { recursive: true });
+  const base = rows[0].peakMiB as number;
+  console.log(`machine: ${os.cpus()[0]?.model ?? "?"}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`);
+  console.log(`model: ${path.relative(ROOT, values.model!) || values.model}; backend: ${rows[0].backend}; mitigation: ${rows[0].mitigation}`);
+  console.log("| tokens | seconds | tokens/s | RSS at 10% (MiB) | RSS at 50% | RSS at end | peak RSS (MiB) | peak / first |");
+  console.log("|---:|---:|---:|---:|---:|---:|---:|---:|");
+  for (const r of rows) {
+    const f = (v: unknown) => (v as number).toFixed(1);
+    console.log(`| ${r.tokens} | ${f(r.seconds)} | ${((r.tokens as number) / (r.seconds as number)).toFixed(0)} | ${f(r.rss10)} | ${f(r.rss50)} | ${f(r.rss100)} | ${f(r.peakMiB)} | ${((r.peakMiB as number) / base).toFixed(3)} |`);
+  }
+}
+
+if (values.child) await child(values.child);
+else await parent();

@@ -1,0 +1,83 @@
+// `scanstream read` as a user runs it (bin/scanstream.js in a child process), on the golden fixture model.
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { main } from "../core/cli/main.ts";
+import { GOLDEN } from "./helpers/golden.ts";
+
+const BIN = path.resolve("bin/scanstream.js");
+const MODEL = path.join(GOLDEN, "m2_ss_v256_g1_tied_f32");
+const OTHER = path.join(GOLDEN, "m1_ss_v256_tied_f32");
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "scanstream-cli-read-"));
+const run = (args: string[], input?: string) =>
+  spawnSync(process.execPath, [BIN, "read", ...args], { encoding: "utf8", timeout: 60_000, input });
+const DOC = path.join(tmp, "doc.txt");
+fs.writeFileSync(DOC, "Mira hid the key under the third stone. ".repeat(6));
+const SNAP = path.join(tmp, "doc.snap");
+
+test("read FILE --ask --jrt 2 --json: progress lines on stderr, a snapshot file, answers in JSON", () => {
+  const r = run([DOC, "--model", MODEL, "--backend", "cpu", "--ask", "Where is the key?", "--jrt", "2", "--max-tokens", "4",
+    "--json", "--progress", "lines", "--snapshot-out", SNAP, "--train-length", "128"]);
+  assert.is(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.is(j.tokens, fs.statSync(DOC).size);
+  assert.match(j.mitigation, /^auto: window r=64/);
+  assert.is(j.answers.length, 1);
+  assert.is(typeof j.answers[0].answer, "string");
+  assert.ok(j.stats.layers.length === 2 && j.stats.maxRatio > 0);
+  assert.match(r.stderr, /\[scanstream\] reading: \d+ tokens, position \d+ \(100\.0%\)/);
+  assert.match(r.stderr, /copy 2\/2/);
+  assert.ok(fs.existsSync(SNAP));
+  assert.equal(fs.readdirSync(tmp).filter((f) => f.includes(".tmp-")), []);
+});
+
+test("--resume of a finished read answers from the snapshot; stdin works with jrt 1", () => {
+  const r = run([DOC, "--model", MODEL, "--backend", "cpu", "--resume", SNAP, "--ask", "Where?", "--max-tokens", "2", "--progress", "none"]);
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stderr, /the read had finished/);
+  const s = run(["-", "--model", MODEL, "--backend", "cpu", "--ask", "Where?", "--max-tokens", "2", "--progress", "none"], "a short note on stdin");
+  assert.is(s.status, 0, s.stderr);
+  assert.match(s.stderr, /read 21 tokens/);
+});
+
+/** main() in this process (the error paths return before reading stdin), with stderr captured. */
+async function inProcess(argv: string[]): Promise<{ status: number; stderr: string }> {
+  const write = process.stderr.write;
+  let stderr = "";
+  process.stderr.write = ((chunk: string | Uint8Array) => {
+    stderr += chunk.toString();
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    return { status: await main(argv), stderr };
+  } finally {
+    process.stderr.write = write;
+  }
+}
+
+test("bad input is one clear line: stdin with JRT, corrupt / foreign / mismatched snapshots, bad flags", async () => {
+  const corrupt = path.join(tmp, "corrupt.snap");
+  const bytes = fs.readFileSync(SNAP);
+  bytes[200] ^= 1;
+  fs.writeFileSync(corrupt, bytes);
+  const cases: [string[], RegExp][] = [
+    [["-", "--model", MODEL, "--ask", "q", "--jrt", "2"], /jrt.*stdin \(-\) is read once: save the document to a file/],
+    [[DOC, "--model", MODEL, "--resume", corrupt], /corrupt\.snap: checksum mismatch/],
+    [[DOC, "--model", MODEL, "--resume", path.join(tmp, "nope.snap")], /nope\.snap: cannot read the snapshot \(no such file\)/],
+    [[DOC, "--model", OTHER, "--backend", "cpu", "--resume", SNAP], /doc\.snap: taken from another model/],
+    [[DOC, "--model", MODEL, "--backend", "cpu", "--resume", SNAP, "--mitigation", "norm"], /taken with mitigation "auto".*--mitigation auto/],
+    [[DOC, "--model", MODEL, "--mitigation", "shrink"], /--mitigation: expected one of none, forget, norm, window, auto/],
+    [[path.join(tmp, "missing.txt"), "--model", MODEL], /cannot read .*missing\.txt \(ENOENT\)/],
+  ];
+  for (const [args, pattern] of cases) {
+    const r = await inProcess(["read", ...args]);
+    assert.is(r.status, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, pattern);
+    assert.not.match(r.stderr, /\n\s+at /, `stack trace for ${args.join(" ")}`);
+  }
+});
+
+test.run();
