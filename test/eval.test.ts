@@ -1,0 +1,105 @@
+// The evaluation tasks (core/stream/eval.ts): the generators reproduce the model cards' templates
+// byte for byte (expected values produced by checkpoints/train/passkey_task.py and recall_task.py),
+// the passkey eval's shared filler prefix is exact, and the position-loss buckets add up.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { Session } from "../core/stream/session.ts";
+import {
+  evalPasskey, evalPositionLoss, evalRecall, passkeyKey, passkeyLayout, passkeyPrompt, pyRound, recallExample,
+  PASSKEY_QUESTION, type EvalCommon,
+} from "../core/stream/eval.ts";
+import { parseLength } from "../core/cli/eval.ts";
+import { byteTokenizer } from "../core/formats/tokenizer.ts";
+import { buildModel } from "../core/models/index.ts";
+import { createCpuBackend } from "../kernels/cpu/index.ts";
+import { mamba2Config, randomWeights, scaledMaxDiff } from "./helpers/random-model.ts";
+
+test("passkey generator == passkey_task.py (keys, filler counts with Python rounding, the prompt)", () => {
+  assert.equal([0, 1, 2, 999, 123456].map(passkeyKey), ["22345", "30264", "38183", "13426", "90409"]);
+  // [L, depth, n_fillers, k_before] from passkey_task.py
+  const py: [number, number, number, number][] = [
+    [96, 0.5, 0, 0], [256, 0.5, 2, 1], [256, 0.75, 2, 2], [462, 0.25, 4, 1], [512, 0.75, 5, 4], [1000, 0.75, 10, 8],
+    [4096, 0.25, 44, 11], [1048576, 0.25, 11650, 2912], [1048576, 0.75, 11650, 8738], [1048576, 1, 11650, 11650],
+  ];
+  for (const [L, d, n, kb] of py) assert.equal(passkeyLayout(L, d), { n, before: kb }, `${L} ${d}`);
+  assert.equal([0.5, 1.5, 2.5, 2.4999, 2.5001].map(pyRound), [0, 2, 2, 2, 3]);
+  const F = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. ";
+  const { prompt, answer } = passkeyPrompt(512, 0.5, passkeyKey(0));
+  assert.is(prompt, F + F + "The pass key is 22345. Remember it. 22345 is the pass key. " + F + F + F + "What is the pass key? The pass key is");
+  assert.is(answer, " 22345");
+});
+
+test("recall generator == recall_task.py (LCG keys, values, asked order)", () => {
+  const a = recallExample(8, 4, 0);
+  assert.is(a.context, "bk=60 ov=33 vq=74 gh=67 fc=96 wn=97 yo=38 xn=63\nask: ov yo wn xn\n");
+  assert.is(a.answers, "ov=33 yo=38 wn=97 xn=63\n");
+  const b = recallExample(24, 8, 5);
+  assert.is(b.context, "rz=99 zs=20 gj=49 xq=18 sl=63 vo=92 zt=29 ve=74 hj=23 vk=36 gf=81 vm=54 ul=35 jk=40 ll=17 og=54 jz=39 qu=00 kn=37 du=82 yh=87 dk=12 lt=61 pq=42\nask: gf gj lt dk vo ul jz kn\n");
+  assert.is(b.answers, "gf=81 gj=49 lt=61 dk=12 vo=92 ul=35 jz=39 kn=37\n");
+  assert.is(recallExample(48, 8, 23).answers, "hn=23 zm=10 ux=39 st=67 wf=61 rw=72 vb=87 kb=69\n");
+});
+
+test("lengths: 4K = 4096, 1M = 1048576", () => {
+  assert.equal(["512", "4K", "1M", "2k"].map((s) => parseLength(s, "--lengths")), [512, 4096, 1048576, 2048]);
+  assert.throws(() => parseLength("4G", "--lengths"), (e: Error) => e.name === "OptionError");
+});
+
+const config = mamba2Config({ d_model: 16, n_layer: 1, d_state: 4, headdim: 8, vocab_size: 256, chunk_size: 16 });
+const model = buildModel(config, randomWeights(config, 3), createCpuBackend());
+const tok = byteTokenizer();
+const session = (o = {}) => new Session({ model, tokenizer: tok, modelHash: () => "t" }, o);
+const common = (extra: Partial<EvalCommon> = {}): EvalCommon => ({
+  session, allowed: 256, encode: (t) => tok.encode(t),
+  mitigations: [{ name: "none", options: {} }, { name: "window", options: { mitigation: "window", window: 100 } }], ...extra,
+});
+
+test("passkey eval: the forked filler prefix gives the state of the full prompt; one cell per configuration", async () => {
+  let checked = 0;
+  const res = await evalPasskey({
+    ...common({
+      inspect: async (s, t) => {
+        const { prompt } = passkeyPrompt(t.length!, t.depth!, t.key!);
+        const context = prompt.slice(0, prompt.length - PASSKEY_QUESTION.length);
+        const direct = session(s.mitigation.kind === "window" ? { mitigation: "window", window: 100 } : {});
+        await direct.feed(context.repeat(t.jrt) + PASSKEY_QUESTION);
+        assert.is(s.position, direct.position);
+        assert.ok(scaledMaxDiff(s.lastLogits()!, direct.lastLogits()!) < 1e-5);
+        checked++;
+      },
+    }),
+    lengths: [300, 600], depths: [0, 0.5, 1], trials: 2, seed: 1, jrt: 2,
+  });
+  assert.is(checked, 2 * 2 * 3 * 2);
+  assert.is(res.length, 2 * 2 * 3);
+  assert.ok(res.every((r) => r.total === 2 && r.accuracy >= 0 && r.accuracy <= 1 && r.jrt === 2));
+});
+
+test("recall eval: the context shown jrt times, values scored per digit pair", async () => {
+  const seen: string[] = [];
+  const res = await evalRecall({
+    ...common({ mitigations: [{ name: "none", options: {} }], inspect: (s, t) => void seen.push(`${t.jrt}:${s.position}:${t.example!.context.length}`) }),
+    pairs: [4, 8], asked: 3, trials: 2, seed: 0, jrt: 2,
+  });
+  assert.equal(res.map((r) => r.total), [6, 6]);
+  assert.ok(seen.every((x) => {
+    const [j, pos, len] = x.split(":").map(Number);
+    return pos === j * len;
+  }));
+});
+
+test("position loss: doubling buckets cover every scored token once", async () => {
+  const res = await evalPositionLoss({
+    ...common(),
+    text: async function* () {
+      yield "abc ".repeat(100);
+      yield "xyz ".repeat(100);
+    },
+    length: 700, bucket: 64,
+  });
+  const none = res.filter((r) => r.mitigation === "none");
+  assert.equal(none.map((r) => [r.from, r.to]), [[0, 64], [64, 128], [128, 256], [256, 512], [512, 700]]);
+  assert.is(none.reduce((s, r) => s + r.count, 0), 699); // the first token has no prediction
+  assert.ok(res.every((r) => Number.isFinite(r.loss) && r.loss > 0));
+});
+
+test.run();
