@@ -234,45 +234,62 @@ function solveComplexT(R: number, xr: Float64Array, xi: Float64Array, gr: Float6
 }
 
 /** c <- c·Ā^L for a conjugate-symmetric row vector c (top half [M], split re/im), O(L·M·R):
- *  c·Ā = (c·(2/dt − A)⁻¹)·(2/dt + A), each factor by the DPLR structure (Woodbury for the inverse). */
+ *  c·Ā = (c·(2/dt − A)⁻¹)·(2/dt + A), each factor by the DPLR structure (Woodbury for the inverse);
+ *  sums over both members of a conjugate pair are 2·Re of the sums over the top half. */
 function rowPower(ch: Channel, M: number, R: number, cr: Float64Array, ci: Float64Array, L: number): void {
   const { dt, lr, li, pr, pi } = ch;
-  // D = 1/(2/dt − Λ), E = 2/dt + Λ, X = I + 2Re(Q·D·Pᵀ) (real R×R)
+  // D = 1/(2/dt − Λ), E = 2/dt + Λ, X = I + 2Re(Q·D·Pᵀ) (real R×R), Xinv its inverse (transposed use)
   const Dr = new Float64Array(M), Di = new Float64Array(M);
   for (let m = 0; m < M; m++) {
-    const q = cdiv([1, 0], [2 / dt - lr[m], -li[m]]);
-    Dr[m] = q[0];
-    Di[m] = q[1];
+    const qr = 2 / dt - lr[m], qi = -li[m];
+    const den = qr * qr + qi * qi;
+    Dr[m] = qr / den;
+    Di[m] = -qi / den;
   }
+  // PD_s = P_s ⊙ D (used in row·D·P_s)
+  const pdr = pr.map((p, r) => p.map((v, m) => v * Dr[m] - pi[r][m] * Di[m]));
+  const pdi = pr.map((p, r) => p.map((v, m) => v * Di[m] + pi[r][m] * Dr[m]));
   const X = new Float64Array(R * R);
   for (let r = 0; r < R; r++)
     for (let s = 0; s < R; s++) {
       let acc = 0;
-      for (let m = 0; m < M; m++) {
-        // Re(conj(P_r)·D·P_s)
-        const t = cmul(cmul([pr[r][m], -pi[r][m]], [Dr[m], Di[m]]), [pr[s][m], pi[s][m]]);
-        acc += t[0];
-      }
+      // Re(conj(P_r)·D·P_s) = Re(conj(P_r)·PD_s)
+      for (let m = 0; m < M; m++) acc += pr[r][m] * pdr[s][m] + pi[r][m] * pdi[s][m];
       X[r * R + s] = (r === s ? 1 : 0) + 2 * acc;
     }
-  const g = new Float64Array(R);
-  const Xt = new Float64Array(R * R);
+  // rows of Xᵀ⁻¹: g·X⁻¹ = (X⁻ᵀ gᵀ)ᵀ
+  const XinvT = new Float64Array(R * R);
+  for (let j = 0; j < R; j++) {
+    const e = new Float64Array(R);
+    e[j] = 1;
+    const Xt = new Float64Array(R * R);
+    for (let a = 0; a < R; a++) for (let b = 0; b < R; b++) Xt[a * R + b] = X[b * R + a];
+    solveReal(R, Xt, e);
+    for (let a = 0; a < R; a++) XinvT[a * R + j] = e[a];
+  }
+  const g = new Float64Array(R), h = new Float64Array(R);
+  const Er = lr.map((v) => 2 / dt + v);
   for (let step = 0; step < L; step++) {
-    // row·(2/dt − A)⁻¹ = cD − (cDP)·X⁻¹·(Q⊙D)   [full sums over conjugate pairs are 2·Re of half sums]
+    // row·(2/dt − A)⁻¹ = (c − (g·X⁻¹)·Q)⊙D with g_s = 2Re Σ c·D·P_s
     for (let s = 0; s < R; s++) {
       let acc = 0;
-      for (let m = 0; m < M; m++) acc += cmul(cmul([cr[m], ci[m]], [Dr[m], Di[m]]), [pr[s][m], pi[s][m]])[0];
+      const a = pdr[s], b = pdi[s];
+      for (let m = 0; m < M; m++) acc += cr[m] * a[m] - ci[m] * b[m];
       g[s] = 2 * acc;
     }
-    // g·X⁻¹ (row vector): solve Xᵀ·gᵀ = gᵀ
-    for (let i = 0; i < R; i++) for (let j = 0; j < R; j++) Xt[i * R + j] = X[j * R + i];
-    solveReal(R, Xt, g);
+    for (let a = 0; a < R; a++) {
+      let acc = 0;
+      for (let b = 0; b < R; b++) acc += XinvT[a * R + b] * g[b];
+      h[a] = acc;
+    }
     for (let m = 0; m < M; m++) {
-      let v: Cx = [cr[m], ci[m]];
-      for (let r = 0; r < R; r++) v = [v[0] - g[r] * pr[r][m], v[1] + g[r] * pi[r][m]]; // − g_r·conj(P_r)
-      v = cmul(v, [Dr[m], Di[m]]);
-      cr[m] = v[0];
-      ci[m] = v[1];
+      let vr = cr[m], vi = ci[m];
+      for (let r = 0; r < R; r++) {
+        vr -= h[r] * pr[r][m];
+        vi += h[r] * pi[r][m]; // − h_r·conj(P_r)
+      }
+      cr[m] = vr * Dr[m] - vi * Di[m];
+      ci[m] = vr * Di[m] + vi * Dr[m];
     }
     // row·(2/dt + A) = row⊙E − Σ_r 2Re(row·P_r)·conj(P_r)
     for (let s = 0; s < R; s++) {
@@ -281,10 +298,14 @@ function rowPower(ch: Channel, M: number, R: number, cr: Float64Array, ci: Float
       g[s] = 2 * acc;
     }
     for (let m = 0; m < M; m++) {
-      let v = cmul([cr[m], ci[m]], [2 / dt + lr[m], li[m]]);
-      for (let r = 0; r < R; r++) v = [v[0] - g[r] * pr[r][m], v[1] + g[r] * pi[r][m]];
-      cr[m] = v[0];
-      ci[m] = v[1];
+      let vr = cr[m] * Er[m] - ci[m] * li[m];
+      let vi = cr[m] * li[m] + ci[m] * Er[m];
+      for (let r = 0; r < R; r++) {
+        vr -= g[r] * pr[r][m];
+        vi += g[r] * pi[r][m];
+      }
+      cr[m] = vr;
+      ci[m] = vi;
     }
   }
 }
@@ -316,7 +337,9 @@ export function dplrCtilde(p: SsmParams, L: number): Float64Array {
  * The true C from C̃ = C·(I − Ā^L) (s4 checkpoints store C̃ with L = the `l_kernel` buffer).
  * (I − Ā^L)⁻¹ = (1/L)·Σ_k (I − Ā·ω_k)⁻¹ over the L-th roots of unity ω_k (partial fractions of
  * 1/(1 − a^L)), and each row·(I − Āω)⁻¹ = row·[(1−ω)I − (1+ω)(dt/2)A]⁻¹·(I − (dt/2)A) costs O(M·R)
- * by Woodbury, so this is O(L·M·R) per channel instead of the s4 code's dense N×N solve.
+ * by Woodbury, so this is O(L·M·R) per channel instead of the s4 code's dense N×N solve. The rows
+ * live on all 2M modes; the term at conj(ω) is the conjugate-swap of the term at ω, so only
+ * k = 0..L/2 are evaluated.
  */
 export function dplrRecoverC(p: SsmParams, Ct: Float64Array, L: number): Float64Array {
   const { H, M, Cc, R } = p;
@@ -324,25 +347,22 @@ export function dplrRecoverC(p: SsmParams, Ct: Float64Array, L: number): Float64
   const out = new Float64Array(Cc * H * M * 2);
   const cr = new Float64Array(N), ci = new Float64Array(N);
   const Gr = new Float64Array(N), Gi = new Float64Array(N);
-  const rr = new Float64Array(N), ri = new Float64Array(N);
+  const vr = new Float64Array(N), vi = new Float64Array(N);
   const xr = new Float64Array(R * R), xi = new Float64Array(R * R);
   const gr = new Float64Array(R), gi = new Float64Array(R);
   const sr = new Float64Array(M), si = new Float64Array(M);
+  const Lr = new Float64Array(N), Li = new Float64Array(N);
+  const Pr = Array.from({ length: R }, () => new Float64Array(N));
+  const Pi = Array.from({ length: R }, () => new Float64Array(N));
+  const half = Math.floor(L / 2);
   for (let h = 0; h < H; h++) {
     const ch = channel(p, h);
     const dt = ch.dt;
-    // conjugate-extended Λ and P
-    const Lr = new Float64Array(N), Li = new Float64Array(N);
-    const Pr: Float64Array[] = [], Pi: Float64Array[] = [];
     for (let m = 0; m < M; m++) {
       Lr[m] = Lr[M + m] = ch.lr[m];
       Li[m] = ch.li[m];
       Li[M + m] = -ch.li[m];
-    }
-    for (let r = 0; r < R; r++) {
-      Pr.push(new Float64Array(N));
-      Pi.push(new Float64Array(N));
-      for (let m = 0; m < M; m++) {
+      for (let r = 0; r < R; r++) {
         Pr[r][m] = Pr[r][M + m] = ch.pr[r][m];
         Pi[r][m] = ch.pi[r][m];
         Pi[r][M + m] = -ch.pi[r][m];
@@ -352,69 +372,80 @@ export function dplrRecoverC(p: SsmParams, Ct: Float64Array, L: number): Float64
       const o = (c * H + h) * M;
       sr.fill(0);
       si.fill(0);
-      for (let k = 0; k < L; k++) {
-        const w: Cx = [Math.cos((2 * Math.PI * k) / L), -Math.sin((2 * Math.PI * k) / L)];
-        const alpha: Cx = [1 - w[0], -w[1]];
-        const beta: Cx = [((1 + w[0]) * dt) / 2, (w[1] * dt) / 2];
+      for (let k = 0; k <= half; k++) {
+        const wr = Math.cos((2 * Math.PI * k) / L), wi = -Math.sin((2 * Math.PI * k) / L);
+        const ar = 1 - wr, ai = -wi; // α = 1 − ω
+        const br = ((1 + wr) * dt) / 2, bi = (wi * dt) / 2; // β = (1 + ω)·dt/2
         for (let n = 0; n < N; n++) {
-          const m = n % M;
-          cr[n] = Ct[2 * (o + m)];
-          ci[n] = n < M ? Ct[2 * (o + m) + 1] : -Ct[2 * (o + m) + 1];
-          const bl = cmul(beta, [Lr[n], Li[n]]);
-          const q = cdiv([1, 0], [alpha[0] - bl[0], alpha[1] - bl[1]]);
-          Gr[n] = q[0];
-          Gi[n] = q[1];
+          cr[n] = Ct[2 * (o + (n % M))];
+          ci[n] = n < M ? Ct[2 * (o + n) + 1] : -Ct[2 * (o + n - M) + 1];
+          // G = 1/(α − β·λ)
+          const qr = ar - (br * Lr[n] - bi * Li[n]), qi = ai - (br * Li[n] + bi * Lr[n]);
+          const den = qr * qr + qi * qi;
+          Gr[n] = qr / den;
+          Gi[n] = -qi / den;
         }
-        // row·Y⁻¹ = cG − g·(P*G),  g = β·(cGP)·(I + β·P*GP)⁻¹
+        // g = β·(cGP)·(I + β·P*GP)⁻¹ (row): solve (I + βX)ᵀ gᵀ = β (cGP)ᵀ
         for (let s = 0; s < R; s++) {
-          let a: Cx = [0, 0];
+          let ur = 0, ui = 0;
           for (let n = 0; n < N; n++) {
-            const t = cmul(cmul([cr[n], ci[n]], [Gr[n], Gi[n]]), [Pr[s][n], Pi[s][n]]);
-            a = [a[0] + t[0], a[1] + t[1]];
+            const tr = cr[n] * Gr[n] - ci[n] * Gi[n], ti = cr[n] * Gi[n] + ci[n] * Gr[n];
+            ur += tr * Pr[s][n] - ti * Pi[s][n];
+            ui += tr * Pi[s][n] + ti * Pr[s][n];
           }
-          const b = cmul(beta, a);
-          gr[s] = b[0];
-          gi[s] = b[1];
+          gr[s] = br * ur - bi * ui;
+          gi[s] = br * ui + bi * ur;
           for (let r = 0; r < R; r++) {
-            let x: Cx = [0, 0];
+            let yr = 0, yi = 0;
             for (let n = 0; n < N; n++) {
-              const t = cmul(cmul([Pr[r][n], -Pi[r][n]], [Gr[n], Gi[n]]), [Pr[s][n], Pi[s][n]]);
-              x = [x[0] + t[0], x[1] + t[1]];
+              // conj(P_r)·G·P_s
+              const tr = Pr[r][n] * Gr[n] + Pi[r][n] * Gi[n], ti = Pr[r][n] * Gi[n] - Pi[r][n] * Gr[n];
+              yr += tr * Pr[s][n] - ti * Pi[s][n];
+              yi += tr * Pi[s][n] + ti * Pr[s][n];
             }
-            const bx = cmul(beta, x);
-            xr[r * R + s] = (r === s ? 1 : 0) + bx[0];
-            xi[r * R + s] = bx[1];
+            xr[r * R + s] = (r === s ? 1 : 0) + br * yr - bi * yi;
+            xi[r * R + s] = br * yi + bi * yr;
           }
         }
         solveComplexT(R, xr, xi, gr, gi);
+        // v = (c − g·Q)⊙G
         for (let n = 0; n < N; n++) {
-          let v: Cx = [cr[n], ci[n]];
+          let tr = cr[n], ti = ci[n];
           for (let r = 0; r < R; r++) {
-            const t = cmul([gr[r], gi[r]], [Pr[r][n], -Pi[r][n]]);
-            v = [v[0] - t[0], v[1] - t[1]];
+            // g_r·conj(P_r)
+            tr -= gr[r] * Pr[r][n] + gi[r] * Pi[r][n];
+            ti -= gi[r] * Pr[r][n] - gr[r] * Pi[r][n];
           }
-          v = cmul(v, [Gr[n], Gi[n]]);
-          rr[n] = v[0];
-          ri[n] = v[1];
+          vr[n] = tr * Gr[n] - ti * Gi[n];
+          vi[n] = tr * Gi[n] + ti * Gr[n];
         }
-        // ·(I − (dt/2)A) = ·(I − (dt/2)Λ) + (dt/2)·(row·P_r)·conj(P_r)
+        // ·(I − (dt/2)A) = ·(I − (dt/2)Λ) + (dt/2)·(v·P_r)·conj(P_r)
         for (let r = 0; r < R; r++) {
-          let a: Cx = [0, 0];
+          let ur = 0, ui = 0;
           for (let n = 0; n < N; n++) {
-            const t = cmul([rr[n], ri[n]], [Pr[r][n], Pi[r][n]]);
-            a = [a[0] + t[0], a[1] + t[1]];
+            ur += vr[n] * Pr[r][n] - vi[n] * Pi[r][n];
+            ui += vr[n] * Pi[r][n] + vi[n] * Pr[r][n];
           }
-          gr[r] = a[0];
-          gi[r] = a[1];
+          gr[r] = (dt / 2) * ur;
+          gi[r] = (dt / 2) * ui;
         }
-        for (let m = 0; m < M; m++) {
-          let v = cmul([rr[m], ri[m]], [1 - (dt / 2) * Lr[m], -(dt / 2) * Li[m]]);
+        const paired = k > 0 && !(L % 2 === 0 && k === half);
+        for (let n = 0; n < N; n++) {
+          const fr = 1 - (dt / 2) * Lr[n], fi = -(dt / 2) * Li[n];
+          let yr = vr[n] * fr - vi[n] * fi;
+          let yi = vr[n] * fi + vi[n] * fr;
           for (let r = 0; r < R; r++) {
-            const t = cmul([gr[r], gi[r]], [Pr[r][m], -Pi[r][m]]);
-            v = [v[0] + (dt / 2) * t[0], v[1] + (dt / 2) * t[1]];
+            yr += gr[r] * Pr[r][n] + gi[r] * Pi[r][n];
+            yi += gi[r] * Pr[r][n] - gr[r] * Pi[r][n];
           }
-          sr[m] += v[0];
-          si[m] += v[1];
+          if (n < M) {
+            sr[n] += yr;
+            si[n] += yi;
+          } else if (paired) {
+            // the term at conj(ω): its top half is the conjugate of this bottom half
+            sr[n - M] += yr;
+            si[n - M] -= yi;
+          }
         }
       }
       for (let m = 0; m < M; m++) {

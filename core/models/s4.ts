@@ -291,6 +291,9 @@ export function buildS4(config: S4Config, weights: WeightSource, backend: Backen
   const mode = opts.s4Mode ?? "auto";
   if (!["auto", "conv", "recurrent"].includes(mode)) throw new OptionError(`expected auto, conv or recurrent, got "${mode}"`, "s4Mode");
   if (!(Number.isInteger(chunk) && chunk >= 1)) throw new OptionError(`expected a positive integer, got ${chunk}`, "chunk");
+  // auto: the recurrence. On the cpu reference the conv mode is no faster for a stream that must
+  // carry its state (the state update is O(T·M) either way; bench/s4-bench.ts, docs/s4.md).
+  const useConv = mode === "conv";
   const ops: S4Ops = backend.s4 ?? cpuS4Ops;
   const s4Ops = backend.s4 ? `${backend.name}` : `cpu reference (backend ${backend.name} has no S4 ops)`;
   let paramCount = 0;
@@ -345,7 +348,6 @@ export function buildS4(config: S4Config, weights: WeightSource, backend: Backen
       const b = blocks[i];
       const z = c.prenorm ? ops.layerNorm(x, T, d, b.norm.weight, b.norm.bias, c.norm_eps) : x;
       const ssmState = state.layers[i].ssm;
-      const useConv = mode === "conv" || (mode === "auto" && false);
       const y = T > 1 && useConv ? b.ssm.conv(z, T, ssmState, chunk) : b.ssm.recurrent(z, T, ssmState);
       const Cc = b.ssm.Cc;
       for (let t = 0; t < T; t++)
