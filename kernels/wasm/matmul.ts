@@ -98,8 +98,8 @@ export function matmul(rt: WasmRuntime, x: Float32Array, T: number, w: Matrix, o
     rt.parallel("ss_matmul_i8", groups, minGroups, GROUP_ALIGN, [xq, xs, T, m.ptr, rows, cols, yp, 0, 0]);
   } else {
     const isF16 = m.layout === "f16" ? 1 : 0;
-    // per-thread f32 tile for the prefill path (3 row groups)
-    rt.parallel("ss_matmul_b16", groups, minGroups, GROUP_ALIGN, [xp, T, m.ptr, rows, cols, yp, 0, 0, isF16, 0], 3 * cols * 16);
+    // per-thread f32 tile for the prefill path (2 row groups)
+    rt.parallel("ss_matmul_b16", groups, minGroups, GROUP_ALIGN, [xp, T, m.ptr, rows, cols, yp, 0, 0, isF16, 0], 2 * cols * 16);
   }
   return rt.get(yp, T * rows, out);
 }

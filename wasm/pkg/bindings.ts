@@ -24,6 +24,8 @@ export interface Kernels {
    */
   ss_alloc(bytes: number): number;
   /**
+   * Causal depthwise conv1d + bias + SiLU for channels [c_lo, c_hi), window updated in place.
+   * `bias` = 0 for none.
    * (src/conv.rs)
    */
   ss_conv1d(x: Ptr, t: number, nc: number, k: number, weight: Ptr, bias: Ptr, window: Ptr, y: Ptr, cLo: number, cHi: number): void;
@@ -69,7 +71,7 @@ export interface Kernels {
    */
   ss_heap_in_use(): number;
   /**
-   * f16 / bf16 weights (`is_f16` = 1 for IEEE half). `scratch` (3 * cols * 16 bytes, per thread)
+   * f16 / bf16 weights (`is_f16` = 1 for IEEE half). `scratch` (2 * cols * 16 bytes, per thread)
    * enables the prefill path that decodes a weight tile once for all tokens; 0 = fused only.
    * (src/matmul.rs)
    */
@@ -210,8 +212,8 @@ export interface BuildInfo {
 }
 
 export const BUILDS: { readonly single: BuildInfo; readonly threads: BuildInfo } = {
-  single: { file: "scanstream_wasm.wasm", bytes: 71160, sha256: "21cd963684e80bf2090020a5d199e09f0b70af171664b2894d40003caa097930", memory: {"min":17,"shared":false,"imported":false} },
-  threads: { file: "scanstream_wasm_mt.wasm", bytes: 71274, sha256: "b2adf0bfa1f96fb5aa08aafd22caf4f5dde99711b472b9766177a59b315185a7", memory: {"min":17,"max":65536,"shared":true,"imported":true} },
+  single: { file: "scanstream_wasm.wasm", bytes: 70766, sha256: "4089a89890c3907ce501adf76c8ce07ca62a7c953037a39d06da77c3e4d09bf0", memory: {"min":17,"shared":false,"imported":false} },
+  threads: { file: "scanstream_wasm_mt.wasm", bytes: 70880, sha256: "1d8791063cbfd52346631d371c01823da42104c97f193b9f65601824187aff6a", memory: {"min":17,"max":65536,"shared":true,"imported":true} },
 };
 
 export type BuildName = keyof typeof BUILDS;

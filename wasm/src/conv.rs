@@ -25,6 +25,8 @@ unsafe fn update_window(x: *const f32, t: usize, nc: usize, w: usize, window: *m
     }
 }
 
+/// Causal depthwise conv1d + bias + SiLU for channels [c_lo, c_hi), window updated in place.
+/// `bias` = 0 for none.
 #[no_mangle]
 pub unsafe extern "C" fn ss_conv1d(
     x: *const f32, t: usize, nc: usize, k: usize, weight: *const f32, bias: *const f32, window: *mut f32,
@@ -44,7 +46,9 @@ pub unsafe extern "C" fn ss_conv1d(
                 );
             }
             let bv = if bias.is_null() { splat(0.0) } else { ld(bias.add(c0)) };
-            for tt in 0..t {
+            // the first K-1 tokens read the carried window
+            let head = if w < t { w } else { t };
+            for tt in 0..head {
                 let mut acc = bv;
                 for kk in 0..k {
                     let s = tt as isize - w as isize + kk as isize;
@@ -60,6 +64,15 @@ pub unsafe extern "C" fn ss_conv1d(
                         )
                     };
                     acc = madd(acc, wk[kk], v);
+                }
+                st(y.add(tt * nc + c0), silu_v(acc));
+            }
+            // the rest reads x only
+            for tt in head..t {
+                let mut acc = bv;
+                let xs = x.add((tt - w) * nc + c0);
+                for kk in 0..k {
+                    acc = madd(acc, wk[kk], ld(xs.add(kk * nc)));
                 }
                 st(y.add(tt * nc + c0), silu_v(acc));
             }

@@ -99,9 +99,9 @@ pub unsafe extern "C" fn ss_matmul_f32(
         }
         return;
     }
-    while g + 3 <= g_hi {
-        run_f32::<3, 3>(x, 0, t, cols, w.add(g * cols * 4), rows, y, g);
-        g += 3;
+    while g + 2 <= g_hi {
+        run_f32::<4, 2>(x, 0, t, cols, w.add(g * cols * 4), rows, y, g);
+        g += 2;
     }
     while g < g_hi {
         run_f32::<4, 1>(x, 0, t, cols, w.add(g * cols * 4), rows, y, g);
@@ -226,12 +226,12 @@ unsafe fn matmul_b16<const F16: bool>(
         }
         return;
     }
-    // prefill: decode 3 groups into f32 scratch [3][cols][4], then the f32 tiles over all tokens
+    // prefill: decode 2 groups into f32 scratch [2][cols][4], then the f32 tiles over all tokens
     while g < g_hi {
-        let ng = if g + 3 <= g_hi { 3 } else { g_hi - g };
+        let ng = if g + 2 <= g_hi { 2 } else { g_hi - g };
         unpack_b16::<F16>(w.add(g * gs), gs, ng, cols, scratch);
-        if ng == 3 {
-            run_f32::<3, 3>(x, 0, t, cols, scratch, rows, y, g);
+        if ng == 2 {
+            run_f32::<4, 2>(x, 0, t, cols, scratch, rows, y, g);
         } else {
             for j in 0..ng {
                 run_f32::<4, 1>(x, 0, t, cols, scratch.add(j * cols * 4), rows, y, g + j);
@@ -241,7 +241,7 @@ unsafe fn matmul_b16<const F16: bool>(
     }
 }
 
-/// f16 / bf16 weights (`is_f16` = 1 for IEEE half). `scratch` (3 * cols * 16 bytes, per thread)
+/// f16 / bf16 weights (`is_f16` = 1 for IEEE half). `scratch` (2 * cols * 16 bytes, per thread)
 /// enables the prefill path that decodes a weight tile once for all tokens; 0 = fused only.
 #[no_mangle]
 pub unsafe extern "C" fn ss_matmul_b16(

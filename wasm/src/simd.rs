@@ -62,8 +62,12 @@ pub fn exp_v(x: v128) -> v128 {
     let tiny = f32x4_lt(x, f32x4_splat(EXP_CUTOFF));
     let x = f32x4_min(x, f32x4_splat(88.0));
     let x = f32x4_max(x, f32x4_splat(-87.0));
-    // n = round(x log2 e) in [-126, 127]
-    let fx = f32x4_floor(madd(f32x4_splat(0.5), x, f32x4_splat(core::f32::consts::LOG2_E)));
+    // n = round(x log2 e) in [-126, 127] by the magic-number trick: adding 1.5 * 2^23 + 127 rounds
+    // to an integer whose low bits are n + 127, so `t << 23` is 2^n (no float->int conversion,
+    // which takes several x64 instructions in V8)
+    let magic = f32x4_splat(12_582_912.0 + 127.0);
+    let t = madd(magic, x, f32x4_splat(core::f32::consts::LOG2_E));
+    let fx = f32x4_sub(t, magic);
     let x = f32x4_sub(x, mul(fx, f32x4_splat(0.693_359_375)));
     let x = f32x4_sub(x, mul(fx, f32x4_splat(-2.121_944_4e-4)));
     let z = mul(x, x);
@@ -74,8 +78,7 @@ pub fn exp_v(x: v128) -> v128 {
     y = madd(f32x4_splat(1.666_666_5e-1), y, x);
     y = madd(f32x4_splat(5.000_000_1e-1), y, x);
     y = add(madd(x, y, z), f32x4_splat(1.0));
-    let n = i32x4_trunc_sat_f32x4(fx);
-    let pow = i32x4_shl(i32x4_add(n, i32x4_splat(127)), 23);
+    let pow = i32x4_shl(t, 23);
     v128_andnot(mul(y, pow), tiny)
 }
 
