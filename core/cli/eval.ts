@@ -10,6 +10,7 @@ import {
 } from "../stream/eval.ts";
 import { describePlan, resolvePlan } from "../models/long-context.ts";
 import { DEFAULT_MODEL, num, open, parse } from "./common.ts";
+import { linePlotPng, type PlotSpec } from "./plot.ts";
 import { mitigationFlags, mitigationOptions } from "./read.ts";
 
 const CHECKPOINTS = path.dirname(DEFAULT_MODEL);
@@ -25,7 +26,8 @@ export const EVAL_USAGE = `eval options (scanstream eval passkey|recall|position
   --seed S (0)  --trials K (passkey 4, recall 24)
   --text FILE | --newlines   position-loss text (default: --newlines, the paper's "newlines" prompt)
   --bucket N (256)      first loss bucket; buckets double: [0,N) [N,2N) [2N,4N) ...
-  --json                print JSON (every configuration has an "accuracy" or "loss" field)`;
+  --json                print JSON (every configuration has an "accuracy" or "loss" field)
+  --plot FILE.png       position-loss: loss by position per mitigation; passkey: accuracy by length`;
 
 /** "4K" -> 4096, "1M" -> 1048576, "1500" -> 1500. */
 export function parseLength(s: string, option: string): number {
@@ -53,6 +55,7 @@ export async function evaluate(args: string[]): Promise<number> {
     newlines: { type: "boolean", default: false },
     bucket: { type: "string", default: "256" },
     json: { type: "boolean", default: false },
+    plot: { type: "string" },
     quiet: { type: "boolean", default: false },
     ...mitigationFlags,
   });
@@ -110,6 +113,20 @@ export async function evaluate(args: string[]): Promise<number> {
       const results: CellResult[] = [];
       for (const jrt of jrts) results.push(...(await evalPasskey({ ...common, lengths, depths, trials, seed, jrt })));
       print(values.json, { ...header, seconds: (performance.now() - t0) / 1000, results }, () => passkeyTables(results, lengths, depths));
+      if (values.plot) {
+        const groups = [...new Set(results.map((r) => `${r.mitigation}${jrts.length > 1 ? ` jrt ${r.jrt}` : ""}`))];
+        writePlot(values.plot, {
+          title: `passkey accuracy by context length (mean over depths ${depths.join(", ")})`, xLabel: "context length (tokens)", yLabel: "accuracy",
+          xLog: true, marker: { x: header.trainLength, label: "train length" },
+          series: groups.map((g) => ({
+            name: g,
+            points: lengths.map((L) => {
+              const rs = results.filter((r) => r.length === L && `${r.mitigation}${jrts.length > 1 ? ` jrt ${r.jrt}` : ""}` === g);
+              return [L, rs.reduce((a, r) => a + r.accuracy, 0) / rs.length] as [number, number];
+            }),
+          })),
+        });
+      }
     } else if (task === "recall") {
       const pairs = list(values.pairs, "8,16,24,32,48", (s) => num(s, "pairs", true)!);
       const asked = num(values.asked, "asked", true)!;
@@ -128,6 +145,15 @@ export async function evaluate(args: string[]): Promise<number> {
       const source = textFile ?? "newlines";
       print(values.json, { ...header, text: source, length, bucket, seconds: (performance.now() - t0) / 1000, results },
         () => lossTable(results, header.trainLength));
+      if (values.plot)
+        writePlot(values.plot, {
+          title: `loss by position, ${textFile !== undefined ? path.basename(textFile) : "newlines"}`, xLabel: "position (tokens)", yLabel: "loss (nats/token)",
+          xLog: true, marker: { x: header.trainLength, label: "train length" },
+          series: mitigations.map((x) => ({
+            name: x.name,
+            points: results.filter((r) => r.mitigation === x.name).map((r) => [r.from === 0 ? r.to / 2 : Math.sqrt(r.from * r.to), r.loss] as [number, number]),
+          })),
+        });
     }
   } finally {
     process.removeListener("SIGINT", onSigint);
@@ -142,6 +168,13 @@ export async function evaluate(args: string[]): Promise<number> {
       process.stdout.write(table() + `\n(${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
     }
   }
+}
+
+function writePlot(file: string, spec: PlotSpec): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, linePlotPng(spec));
+  fs.renameSync(tmp, file);
+  process.stderr.write(`[scanstream] wrote ${file}\n`);
 }
 
 async function* newlines(length: number): AsyncGenerator<string> {

@@ -20,6 +20,7 @@
 //           The checkpoint states S_c, S_{c+r} and their Σdt are kept per layer (2 extra states).
 // Scan calls are cut at the absolute positions where something happens (multiples of `every` and of
 // `r`), so a block of any length gives the same result as token-by-token decode.
+import type { Backend, Matrix } from "../../kernels/backend.ts";
 import { OptionError } from "../errors.ts";
 import type { ModelConfig } from "./config.ts";
 
@@ -212,6 +213,7 @@ function slowestA(L: ScanLayout, u: number): number {
 export function scanWithPlan(
   L: ScanLayout, plan: LongContextPlan, auxIn: LayerAux | undefined, position: number, T: number,
   x: Float32Array, dt: Float32Array, C: Float32Array, state: Float32Array, y: Float32Array, run: ScanRun,
+  backend?: Backend,
 ): LayerAux {
   const { U, P } = L;
   const aux = auxIn ?? newAux(L, plan, state);
@@ -249,11 +251,12 @@ export function scanWithPlan(
     if (r) n1 = Math.min(n1, (Math.floor(n0 / r) + 1) * r);
     const t1 = n1 - position;
     run(t0, t1, xs, dts, Ds);
-    if (r) windowCorrect(L, plan, aux, position, t0, t1, dt, C, y);
+    if (r) windowCorrect(L, plan, aux, position, t0, t1, dt, C, y, backend);
     if (n1 % plan.every === 0) probe(L, plan, aux, n1, state);
     if (r && n1 % r === 0) {
       // rotate checkpoints: S_c <- S_{c+r}, S_{c+r} <- S_n
       const old = aux.ckC!;
+      dropMatrices(old, backend);
       aux.ckC = aux.ckN!;
       aux.ckN = old;
       aux.ckN.set(state);
@@ -274,10 +277,43 @@ export function scanWithPlan(
   return aux;
 }
 
+// The window checkpoint S_c as resident matrices (one per group, rows = the group's heads x P,
+// cols = N), so that S_c·C_t for a block is one backend matmul. Keyed by the checkpoint array, dropped
+// when the array is recycled at a rotation, and released when it is garbage collected (forks).
+type Releasing = Backend & { release?: (m: Matrix) => void };
+const matrixCache = new WeakMap<Float32Array, Matrix[]>();
+const finalizer = new FinalizationRegistry<{ backend: Releasing; mats: Matrix[] }>(({ backend, mats }) => {
+  for (const m of mats) backend.release?.(m);
+});
+
+/** Matrices can be used when the backend frees them (wasm: release) or its memory is the JS heap (cpu). */
+function canUploadCheckpoints(backend?: Backend): backend is Releasing {
+  return !!backend && (backend.name === "cpu" || typeof (backend as Releasing).release === "function");
+}
+
+function checkpointMatrices(L: ScanLayout, S: Float32Array, backend: Releasing): Matrix[] {
+  let mats = matrixCache.get(S);
+  if (!mats) {
+    const rows = (L.U / L.G) * L.P;
+    mats = Array.from({ length: L.G }, (_, g) => backend.matrix(S.subarray(g * rows * L.N, (g + 1) * rows * L.N), rows, L.N, "f32"));
+    matrixCache.set(S, mats);
+    finalizer.register(S, { backend, mats }, S);
+  }
+  return mats;
+}
+
+function dropMatrices(S: Float32Array, backend?: Backend): void {
+  const mats = matrixCache.get(S);
+  if (!mats) return;
+  matrixCache.delete(S);
+  finalizer.unregister(S);
+  for (const m of mats) (backend as Releasing | undefined)?.release?.(m);
+}
+
 /** window: y_i -= exp(A·Σ_{j=c..i} dt_j) ⊙ S_c · C_i for rows [t0, t1); advances Σdt since c and c+r. */
 function windowCorrect(
   L: ScanLayout, plan: LongContextPlan, aux: LayerAux, position: number, t0: number, t1: number,
-  dt: Float32Array, C: Float32Array, y: Float32Array,
+  dt: Float32Array, C: Float32Array, y: Float32Array, backend?: Backend,
 ): void {
   const { U, P, N, G, A, An } = L;
   const upg = U / G;
@@ -285,7 +321,12 @@ function windowCorrect(
   const sumN = aux.sumN!;
   const S = aux.ckC!;
   const active = aux.meta[1] === 1;
-  const dec = new Float64Array(An);
+  const n = t1 - t0;
+  // decay per (token, unit) of S_c; 0 where the correction is off or has vanished
+  const dec = new Float64Array(An === 1 ? n * U : 0);
+  const decN = new Float64Array(An);
+  let any = false;
+  const fast = An === 1 && canUploadCheckpoints(backend);
   for (let t = t0; t < t1; t++) {
     const on = active && position + t >= plan.start;
     for (let u = 0; u < U; u++) {
@@ -293,25 +334,58 @@ function windowCorrect(
       sumC[u] += d;
       sumN[u] += d;
       if (!on) continue;
-      let any = false;
+      if (An === 1) {
+        const e = Math.exp(A[u] * sumC[u]);
+        if (e > 1e-30) {
+          dec[(t - t0) * U + u] = e;
+          any = true;
+        }
+        continue;
+      }
+      let some = false;
       for (let k = 0; k < An; k++) {
         const e = Math.exp(A[u * An + k] * sumC[u]);
-        dec[k] = e;
-        if (e > 1e-30) any = true;
+        decN[k] = e;
+        if (e > 1e-30) some = true;
       }
-      if (!any) continue;
-      const co = (t * G + Math.floor(u / upg)) * N;
+      if (!some) continue;
+      const co = t * G * N + Math.floor(u / upg) * N;
+      let acc = 0;
+      for (let k = 0; k < N; k++) acc += decN[k] * S[u * N + k] * C[co + k];
+      y[t * U + u] -= acc; // Mamba-1 layout: P = 1
+    }
+  }
+  if (An !== 1 || !any) return;
+  const rows = upg * P;
+  if (fast) {
+    const mats = checkpointMatrices(L, S, backend as Releasing);
+    const Cg = new Float32Array(n * N);
+    for (let g = 0; g < G; g++) {
+      for (let t = 0; t < n; t++) Cg.set(C.subarray(((t0 + t) * G + g) * N, ((t0 + t) * G + g + 1) * N), t * N);
+      const sc = backend!.matmul(Cg, n, mats[g]); // [n, rows] = C_t · S_c[group]ᵀ
+      for (let t = 0; t < n; t++)
+        for (let h = 0; h < upg; h++) {
+          const e = dec[t * U + g * upg + h];
+          if (e === 0) continue;
+          const yo = ((t0 + t) * U + g * upg + h) * P;
+          const so = t * rows + h * P;
+          for (let p = 0; p < P; p++) y[yo + p] -= e * sc[so + p];
+        }
+    }
+    return;
+  }
+  for (let t = 0; t < n; t++)
+    for (let u = 0; u < U; u++) {
+      const e = dec[t * U + u];
+      if (e === 0) continue;
+      const co = ((t0 + t) * G + Math.floor(u / upg)) * N;
       for (let p = 0; p < P; p++) {
         const so = (u * P + p) * N;
         let acc = 0;
-        if (An === 1) {
-          for (let n = 0; n < N; n++) acc += S[so + n] * C[co + n];
-          acc *= dec[0];
-        } else for (let n = 0; n < N; n++) acc += dec[n] * S[so + n] * C[co + n];
-        y[(t * U + u) * P + p] -= acc;
+        for (let k = 0; k < N; k++) acc += S[so + k] * C[co + k];
+        y[((t0 + t) * U + u) * P + p] -= e * acc;
       }
     }
-  }
 }
 
 /**
@@ -329,9 +403,10 @@ function probe(L: ScanLayout, plan: LongContextPlan, aux: LayerAux, n: number, s
     if (windowOn) {
       const S = aux.ckC!;
       const sum = aux.sumC![u];
+      const e0 = Math.exp(A[u * An] * sum);
       for (let p = 0; p < P; p++)
         for (let k = 0; k < N; k++) {
-          const e = Math.exp(A[u * An + (An === 1 ? 0 : k)] * sum);
+          const e = An === 1 ? e0 : Math.exp(A[u * An + k] * sum);
           const w = state[o + p * N + k] - e * S[o + p * N + k];
           ss += w * w;
         }

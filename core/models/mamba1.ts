@@ -64,7 +64,7 @@ function mamba1Mixer(c: Mamba1Config, weights: WeightSource, backend: Backend, o
             x: xs.subarray(t0 * E, t1 * E), dt: dts.subarray(t0 * E, t1 * E),
             B: B.subarray(t0 * N, t1 * N), C: C.subarray(t0 * N, t1 * N), out: out.subarray(t0 * E, t1 * E),
           });
-        });
+        }, backend);
         y = out;
       }
       return addBias(backend, backend.matmul(backend.siluGate(y, z), T, outProj), T, outB);

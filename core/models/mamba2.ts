@@ -75,7 +75,7 @@ function mamba2Mixer(c: Mamba2Config, weights: WeightSource, backend: Backend, o
             x: xs.subarray(t0 * H * P, t1 * H * P), dt: dts.subarray(t0 * H, t1 * H),
             B: B.subarray(t0 * GN, t1 * GN), C: C.subarray(t0 * GN, t1 * GN), out: out.subarray(t0 * H * P, t1 * H * P),
           });
-        });
+        }, backend);
         y = out;
       }
       const gated = normW
