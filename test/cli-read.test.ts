@@ -43,18 +43,18 @@ test("--resume of a finished read answers from the snapshot; stdin works with jr
   assert.match(s.stderr, /read 21 tokens/);
 });
 
-/** main() in this process (the error paths return before reading stdin), with stderr captured. */
-async function inProcess(argv: string[]): Promise<{ status: number; stderr: string }> {
-  const write = process.stderr.write;
+/** main() in this process (the error paths return before reading stdin), with stdout and stderr captured. */
+async function inProcess(argv: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  const [out, err] = [process.stdout.write, process.stderr.write];
+  let stdout = "";
   let stderr = "";
-  process.stderr.write = ((chunk: string | Uint8Array) => {
-    stderr += chunk.toString();
-    return true;
-  }) as typeof process.stderr.write;
+  process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += chunk.toString()), true)) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += chunk.toString()), true)) as typeof process.stderr.write;
   try {
-    return { status: await main(argv), stderr };
+    return { status: await main(argv), stdout, stderr };
   } finally {
-    process.stderr.write = write;
+    process.stdout.write = out;
+    process.stderr.write = err;
   }
 }
 
@@ -78,6 +78,25 @@ test("bad input is one clear line: stdin with JRT, corrupt / foreign / mismatche
     assert.match(r.stderr, pattern);
     assert.not.match(r.stderr, /\n\s+at /, `stack trace for ${args.join(" ")}`);
   }
+});
+
+test("eval passkey / recall / position-loss --json: one result per configuration, with accuracy or loss", async () => {
+  const base = ["--model", MODEL, "--backend", "cpu", "--json", "--quiet"];
+  const pk = await inProcess(["eval", "passkey", ...base, "--lengths", "256,512", "--depths", "0,1", "--trials", "1", "--mitigation", "none,auto", "--train-length", "256"]);
+  assert.is(pk.status, 0, pk.stderr);
+  const j = JSON.parse(pk.stdout);
+  assert.is(j.results.length, 2 * 2 * 2);
+  assert.ok(j.results.every((r: { accuracy: number; length: number; depth: number }) => r.accuracy >= 0 && r.accuracy <= 1 && r.length > 0 && r.depth >= 0));
+  assert.match(j.mitigations[1].plan, /auto: window r=128/);
+  const rc = await inProcess(["eval", "recall", ...base, "--pairs", "4", "--asked", "2", "--trials", "2", "--jrt", "1,2"]);
+  assert.is(rc.status, 0, rc.stderr);
+  assert.equal(JSON.parse(rc.stdout).results.map((r: { jrt: number }) => r.jrt), [1, 2]);
+  const pl = await inProcess(["eval", "position-loss", ...base, "--newlines", "--lengths", "300", "--bucket", "100", "--mitigation", "none,norm"]);
+  assert.is(pl.status, 0, pl.stderr);
+  assert.equal(JSON.parse(pl.stdout).results.map((r: { from: number }) => r.from), [0, 100, 200, 0, 100, 200]);
+  const bad = await inProcess(["eval", "passkey", ...base, "--depths", "2"]);
+  assert.is(bad.status, 2);
+  assert.match(bad.stderr, /--depths: expected depths in \[0, 1\]/);
 });
 
 test.run();

@@ -437,8 +437,12 @@ export class Session {
       if (!doc.before) throw new OptionError("the question-first layout needs the state before the document, which a resumed read does not have: use layout \"cached\"", "layout");
       s = doc.before.fork();
       await s.feed(question + " ", { signal: opts.signal });
+      counters.tokens += this.ctx.tokenizer.encode(question + " ").length;
       for (let k = 1; k <= jrt; k++) {
-        if (k > 1) await s.feed(copySep, { signal: opts.signal });
+        if (k > 1) {
+          await s.feed(copySep, { signal: opts.signal });
+          counters.tokens += this.ctx.tokenizer.encode(copySep).length;
+        }
         await s.consume(doc.source, { ...ro, copy: k });
       }
       prompt = answerPrefix ? " " + answerPrefix : qSep + question;
