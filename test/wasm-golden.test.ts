@@ -16,7 +16,7 @@ const TOL = 1e-4;
 
 /** The fixture's model on a wasm backend; with threads > 1 every kernel is split ("fine" grain). */
 async function wasmModel(dir: string, threads: number) {
-  const backend = await createWasmBackend({ threads, grain: threads > 1 ? "fine" : "auto" });
+  const backend = await createWasmBackend({ threads, grain: threads > 1 ? "fine" : "auto", warmUp: false });
   const ckpt = await openCheckpoint(dir);
   try {
     const model: Model = buildModel(ckpt.config, new WeightReader(ckpt), backend);

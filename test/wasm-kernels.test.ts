@@ -21,8 +21,8 @@ import { INT8_BLOCK } from "../kernels/quant.ts";
 import { createWasmBackend, type WasmBackend } from "../kernels/wasm/index.ts";
 
 const cpu = createCpuBackend();
-const wasm1 = await createWasmBackend({ threads: 1 });
-const wasm3 = await createWasmBackend({ threads: 3, grain: "fine" });
+const wasm1 = await createWasmBackend({ threads: 1, warmUp: false });
+const wasm3 = await createWasmBackend({ threads: 3, grain: "fine", warmUp: false });
 const backends: [string, WasmBackend][] = [["1 thread", wasm1], ["3 threads", wasm3]];
 const RUNS = { numRuns: 30 };
 const u = 2 ** -24;
@@ -100,7 +100,7 @@ test("matmul equals the cpu reference (all dtypes, odd shapes, T = 1 and prefill
 });
 
 test("matmul writes into `out` and splits large products across threads (auto grain)", async () => {
-  const b2 = await createWasmBackend({ threads: 2 });
+  const b2 = await createWasmBackend({ threads: 2, warmUp: false });
   const rows = 301, cols = 771, T = 7;
   const w = rand(5, rows * cols, -0.1, 0.1);
   const x = rand(6, T * cols);

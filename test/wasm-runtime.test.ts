@@ -130,7 +130,7 @@ test("gemm (the scans' matrix product) equals a float64 product for odd sizes, w
   );
 });
 
-test("detail says what runs; threads option is validated", async () => {
+test("detail says what runs; threads option is validated; the default warm-up runs", async () => {
   const b1 = await createWasmBackend({ threads: 1 });
   assert.is(b1.detail, "wasm simd128, 1 thread");
   b1.matrix(new Float32Array(12), 3, 4, "int8");
@@ -138,7 +138,7 @@ test("detail says what runs; threads option is validated", async () => {
   assert.is(b1.detail, "wasm simd128, 1 thread, f32+int8 weights");
   assert.is(b1.build, "single");
   b1.dispose();
-  const b2 = await createWasmBackend({ threads: 2 });
+  const b2 = await createWasmBackend({ threads: 2, warmUp: false });
   assert.is(b2.threads, 2);
   assert.is(b2.build, "threads");
   assert.match(b2.detail, /^wasm simd128, 2 threads$/);
@@ -147,7 +147,7 @@ test("detail says what runs; threads option is validated", async () => {
 });
 
 test("bad input gives BackendError, not a trap or a RangeError", async () => {
-  const b = await createWasmBackend({ threads: 1 });
+  const b = await createWasmBackend({ threads: 1, warmUp: false });
   const cpu = createCpuBackend();
   const m = b.matrix(new Float32Array(6), 2, 3);
   const isBE = (f: () => unknown, what: string) => assert.throws(f, (e: unknown) => e instanceof BackendError, what);
@@ -167,7 +167,7 @@ test("bad input gives BackendError, not a trap or a RangeError", async () => {
 });
 
 test("a decode loop allocates no wasm memory after the first token (scratch slots are reused)", async () => {
-  const b = await createWasmBackend({ threads: 2 });
+  const b = await createWasmBackend({ threads: 2, warmUp: false });
   const D = 64, E = 2 * D, H = 2, P = E / H, N = 16, K = 4, V = 50;
   const R = 2 * E + 2 * N + H;
   const wIn = b.matrix(new Float32Array(R * D).map((_, i) => Math.sin(i) * 0.1), R, D, "int8");

@@ -19,6 +19,7 @@ import { gatedRmsnorm, rmsnorm } from "./norm.ts";
 import { Pool } from "./pool.ts";
 import { WasmRuntime } from "./runtime.ts";
 import { selectiveScan, ssdScan } from "./scan.ts";
+import { warmUp } from "./warmup.ts";
 
 export interface WasmBackendOptions {
   /** Threads including the calling one (default: the machine's available parallelism). 1 = single-threaded build. */
@@ -27,6 +28,8 @@ export interface WasmBackendOptions {
   spin?: number;
   /** "fine" splits every parallel kernel over all threads, however small (for tests); default "auto". */
   grain?: "auto" | "fine";
+  /** Run every kernel on small inputs at start-up so V8 optimizes them before real work (default true). */
+  warmUp?: boolean;
 }
 
 export interface WasmBackend extends Backend {
@@ -87,6 +90,12 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     throw new BackendError(`cannot start (${(e as Error).message})`, "wasm");
   }
   rt.fineGrain = opts.grain === "fine";
+  if (opts.warmUp !== false) {
+    warmUp(rt);
+    // optimized code is compiled on background threads: give it a moment, then run again
+    await new Promise((r) => setTimeout(r, 30));
+    warmUp(rt, 1);
+  }
   if (rt.k.ss_abi_version() !== 1) throw new BackendError(`wasm/pkg has kernel ABI ${rt.k.ss_abi_version()}, expected 1`, "wasm");
 
   const matrices = new Set<ReturnType<typeof upload>>();
