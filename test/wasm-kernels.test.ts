@@ -21,9 +21,9 @@ import { INT8_BLOCK } from "../kernels/quant.ts";
 import { createWasmBackend, type WasmBackend } from "../kernels/wasm/index.ts";
 
 const cpu = createCpuBackend();
-const wasm1 = await createWasmBackend({ threads: 1, warmUp: false });
+const wasm1 = await createWasmBackend({ threads: 1, shared: false, warmUp: false });
 const wasm3 = await createWasmBackend({ threads: 3, grain: "fine", warmUp: false });
-const backends: [string, WasmBackend][] = [["1 thread", wasm1], ["3 threads", wasm3]];
+const backends: [string, WasmBackend][] = [["1 thread (single build)", wasm1], ["3 threads", wasm3]];
 const RUNS = { numRuns: 30 };
 const u = 2 ** -24;
 
@@ -313,6 +313,37 @@ test("dtSoftplus, siluGate and add equal the cpu reference in place", () => {
     }),
     RUNS,
   );
+});
+
+test("ops use arrays from alloc() in place (states, outputs) and still give the reference results", async () => {
+  const b = await createWasmBackend({ threads: 2, grain: "fine", warmUp: false });
+  const copy = (a: Float32Array) => {
+    const v = b.alloc(a.length);
+    v.set(a);
+    return v;
+  };
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 20 }), fc.integer({ min: 1, max: 9 }), fc.integer(), (T, Q, seed) => {
+      const H = 4, P = 6, G = 2, N = 9;
+      const ref = ssdCase(seed, T, H, P, G, N, Q);
+      const want = cpu.ssdScan(ref);
+      const a = ssdCase(seed, T, H, P, G, N, Q);
+      const state = copy(a.state), x = copy(a.x), out = b.alloc(T * H * P);
+      const got = b.ssdScan({ ...a, x, state, out });
+      assert.ok(got === out, "returns the wasm-resident out");
+      within("in-place ssd y", out, want, () => 2e-5 * (1 + maxAbs(want)));
+      within("in-place ssd state", state, ref.state, () => 2e-5 * (1 + maxAbs(ref.state)));
+      // matmul whose out aliases its input: must not be computed in place
+      const rows = 5, cols = 5;
+      const w = rand(seed, rows * cols);
+      const xs = copy(rand(seed + 9, T * cols));
+      const wantY = cpu.matmul(xs.slice(), T, cpu.matrix(w, rows, cols));
+      const gotY = b.matmul(xs, T, b.matrix(w, rows, cols), xs);
+      within("matmul out aliasing x", gotY, wantY, (i) => 1e-5 * (1 + Math.abs(wantY[i])));
+    }),
+    { numRuns: 20 },
+  );
+  b.dispose();
 });
 
 test.after(() => {

@@ -136,8 +136,14 @@ test("detail says what runs; threads option is validated; the default warm-up ru
   b1.matrix(new Float32Array(12), 3, 4, "int8");
   b1.matrix(new Float32Array(12), 3, 4);
   assert.is(b1.detail, "wasm simd128, 1 thread, f32+int8 weights");
-  assert.is(b1.build, "single");
+  assert.is(b1.build, "threads", "shared-memory build wherever SharedArrayBuffer exists");
   b1.dispose();
+  const bs = await createWasmBackend({ threads: 2, shared: false, warmUp: false });
+  assert.is(bs.build, "single");
+  assert.is(bs.threads, 1);
+  assert.match(bs.detail, "1 thread (2 requested; no SharedArrayBuffer: single-threaded build)");
+  assert.ok(!(bs.alloc(4).buffer instanceof SharedArrayBuffer), "alloc() gives an ordinary array without shared memory");
+  bs.dispose();
   const b2 = await createWasmBackend({ threads: 2, warmUp: false });
   assert.is(b2.threads, 2);
   assert.is(b2.build, "threads");
@@ -173,7 +179,9 @@ test("a decode loop allocates no wasm memory after the first token (scratch slot
   const wIn = b.matrix(new Float32Array(R * D).map((_, i) => Math.sin(i) * 0.1), R, D, "int8");
   const wOut = b.matrix(new Float32Array(D * E).map((_, i) => Math.cos(i) * 0.1), D, E, "f16");
   const emb = b.matrix(new Float32Array(V * D).map((_, i) => Math.sin(i * 0.1)), V, D);
-  const state = new Float32Array(H * P * N), win = new Float32Array((E + 2 * N) * (K - 1));
+  // the recurrent state lives in wasm memory (alloc): scanned in place, never copied
+  const state = b.alloc(H * P * N), win = b.alloc((E + 2 * N) * (K - 1));
+  assert.ok(state.buffer instanceof SharedArrayBuffer);
   const convW = new Float32Array((E + 2 * N) * K).fill(0.1), normW = new Float32Array(D).fill(1);
   const out = { x: new Float32Array(D), zx: new Float32Array(2 * E + 2 * N + H), xc: new Float32Array(E + 2 * N), y: new Float32Array(E), o: new Float32Array(D), l: new Float32Array(V) };
   const step = (id: number) => {

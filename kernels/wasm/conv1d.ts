@@ -23,7 +23,7 @@ export function conv1d(
   const bp = bias ? rt.put(Slot.Bias, bias, C) : 0;
   const W = C * (K - 1);
   const win = W > 0 ? rt.put(Slot.Window, window, W) : rt.scratch(Slot.Window, 4);
-  const yp = rt.scratch(Slot.Y, T * C * 4);
+  const yp = rt.outPtr(Slot.Y, out, T * C, [[xp, T * C], [wp, C * K], [win, W]]);
   const minCh = Math.ceil(MIN_CONV_WORK / (T * K));
   rt.parallel("ss_conv1d", C, minCh, 4, [xp, T, C, K, wp, bp, win, yp, 0, 0]);
   if (W > 0) rt.back(win, window, W);

@@ -30,14 +30,27 @@ export interface WasmBackendOptions {
   grain?: "auto" | "fine";
   /** Run every kernel on small inputs at start-up so V8 optimizes them before real work (default true). */
   warmUp?: boolean;
+  /**
+   * Use the shared-memory build (default: wherever SharedArrayBuffer is available, also for one
+   * thread, so that arrays from alloc() stay valid when the memory grows). false forces the
+   * single-threaded build with an ordinary memory.
+   */
+  shared?: boolean;
 }
 
 export interface WasmBackend extends Backend {
   readonly name: "wasm";
   /** Threads that run kernels (1 = single-threaded build). */
   readonly threads: number;
-  /** Which build runs: "single" or "threads". */
+  /** Which build runs: "threads" (shared memory, any thread count) or "single" (no SharedArrayBuffer). */
   readonly build: "single" | "threads";
+  /**
+   * A zeroed float32 array of n values living in wasm memory (shared-memory build; an ordinary
+   * array otherwise). Ops use such arrays in place instead of copying them in and out, which
+   * matters for recurrent states (a Mamba-2 130m layer's SSM state is 786 KB, read and written
+   * every decode step). Freed when garbage-collected or at dispose().
+   */
+  alloc(n: number): Float32Array;
   /** Frees one matrix's wasm memory now (instead of at dispose()). */
   release(m: Matrix): void;
   /** Bytes of wasm linear memory in use (weights + scratch). */
@@ -64,7 +77,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     throw new OptionError(`expected a positive integer, got ${opts.threads}`, "threads");
   if (typeof WebAssembly === "undefined") throw new BackendError("WebAssembly is not available", "wasm");
   const requested = opts.threads ?? (await defaultThreads());
-  const threaded = requested > 1 && sharedMemoryAvailable();
+  const threaded = (opts.shared ?? true) && sharedMemoryAvailable();
 
   let rt: WasmRuntime;
   try {
@@ -74,10 +87,13 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
       const instance = await WebAssembly.instantiate(module, { env: { memory } });
       const k: Kernels = checkKernels(instance.exports);
       const pre = new WasmRuntime(k, memory, null);
-      const pool = await Pool.create(
-        { threads: requested, module, memory, allocStack: (b) => pre.alloc(b, "a worker stack"), spin: opts.spin },
-        k as unknown as Record<string, (...a: number[]) => unknown>,
-      );
+      const pool =
+        requested > 1
+          ? await Pool.create(
+              { threads: requested, module, memory, allocStack: (b) => pre.alloc(b, "a worker stack"), spin: opts.spin },
+              k as unknown as Record<string, (...a: number[]) => unknown>,
+            )
+          : null;
       rt = new WasmRuntime(k, memory, pool);
     } else {
       const module = await compileBuild("single");
@@ -100,6 +116,12 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
 
   const matrices = new Set<ReturnType<typeof upload>>();
   const threads = rt.threads;
+  // blocks behind alloc()'d arrays, freed when an array is collected (or all at dispose)
+  const allocated = new Set<number>();
+  let disposed = false;
+  const registry = new FinalizationRegistry<number>((ptr) => {
+    if (!disposed && allocated.delete(ptr)) rt.free(ptr);
+  });
   const backend: WasmBackend = {
     name: "wasm",
     threads,
@@ -107,7 +129,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     get detail(): string {
       const dts = [...new Set([...matrices].map((m) => m.dtype))].sort();
       const weights = dts.length ? `, ${dts.join("+")} weights` : "";
-      const fallback = requested > 1 && !threaded ? " (no SharedArrayBuffer: single-threaded build)" : "";
+      const fallback = requested > 1 && !threaded ? ` (${requested} requested; no SharedArrayBuffer: single-threaded build)` : "";
       return `wasm simd128, ${threads} thread${threads === 1 ? "" : "s"}${weights}${fallback}`;
     },
     matrix(w: Float32Array, rows: number, cols: number, dtype: WeightDType = "f32"): Matrix {
@@ -131,8 +153,20 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
       wm.ptr = 0;
       matrices.delete(wm);
     },
+    alloc(n: number): Float32Array {
+      if (!Number.isInteger(n) || n < 0) throw new BackendError(`alloc: bad length ${n}`, "wasm");
+      if (!rt.shared) return new Float32Array(n);
+      const ptr = rt.alloc(n * 4, `a ${n}-float array`);
+      rt.refresh();
+      const a = new Float32Array(rt.memory.buffer, ptr, n);
+      a.fill(0);
+      allocated.add(ptr);
+      registry.register(a, ptr);
+      return a;
+    },
     memoryInUse: () => rt.k.ss_heap_in_use(),
     dispose(): void {
+      disposed = true;
       for (const m of matrices) {
         rt.free(m.ptr);
         m.ptr = 0;

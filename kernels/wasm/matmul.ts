@@ -86,8 +86,8 @@ export function matmul(rt: WasmRuntime, x: Float32Array, T: number, w: Matrix, o
   if (T === 0) return out ?? new Float32Array(0);
   const groups = (rows + 3) >> 2;
   const minGroups = Math.ceil(MIN_MACS_PER_THREAD / (T * 4 * cols));
-  const yp = rt.scratch(Slot.Y, T * rows * 4);
   const xp = rt.put(Slot.X, x, T * cols);
+  const yp = rt.outPtr(Slot.Y, out, T * rows, [[xp, T * cols]]);
   if (m.layout === "f32") {
     rt.parallel("ss_matmul_f32", groups, minGroups, GROUP_ALIGN, [xp, T, m.ptr, rows, cols, yp, 0, 0]);
   } else if (m.layout === "int8") {

@@ -15,7 +15,7 @@ export function rmsnorm(
   if (T === 0) return out ?? new Float32Array(0);
   const xp = rt.put(Slot.X, x, T * D);
   const wp = rt.put(Slot.W, weight, D);
-  const yp = rt.scratch(Slot.Y, T * D * 4);
+  const yp = rt.outPtr(Slot.Y, out, T * D, [[wp, D]]);
   rt.k.ss_rmsnorm(xp, T, D, wp, eps, yp);
   return rt.get(yp, T * D, out);
 }
@@ -31,7 +31,7 @@ export function gatedRmsnorm(
   const yp = rt.put(Slot.X, y, T * D);
   const zp = rt.put(Slot.Z, z, T * D);
   const wp = rt.put(Slot.W, weight, D);
-  const op = rt.scratch(Slot.Y, T * D * 4);
+  const op = rt.outPtr(Slot.Y, out, T * D, [[wp, D]]);
   rt.k.ss_gated_rmsnorm(yp, zp, T, D, groupSize, wp, eps, normBeforeGate ? 1 : 0, op);
   return rt.get(op, T * D, out);
 }

@@ -18,6 +18,9 @@ export class WasmRuntime {
   i32!: Int32Array;
   u8!: Uint8Array;
   private buf: ArrayBufferLike | null = null;
+  /** Every buffer object a shared memory has handed out: views on any of them stay valid after growth. */
+  private readonly sharedBufs = new WeakSet<ArrayBufferLike>();
+  readonly shared: boolean;
   private readonly slots: { ptr: number; cap: number }[] = [];
   private disposed = false;
   /** Split every parallel kernel over all threads whatever its size (tests of the split logic). */
@@ -29,6 +32,7 @@ export class WasmRuntime {
     readonly pool: Pool | null,
   ) {
     for (let i = 0; i < SLOT_COUNT; i++) this.slots.push({ ptr: 0, cap: 0 });
+    this.shared = typeof SharedArrayBuffer !== "undefined" && memory.buffer instanceof SharedArrayBuffer;
     this.refresh();
   }
 
@@ -42,6 +46,7 @@ export class WasmRuntime {
     const b = this.memory.buffer;
     if (b === this.buf) return;
     this.buf = b;
+    if (this.shared) this.sharedBufs.add(b);
     this.f32 = new Float32Array(b);
     this.i32 = new Int32Array(b);
     this.u8 = new Uint8Array(b);
@@ -59,6 +64,19 @@ export class WasmRuntime {
     if (ptr && !this.disposed) this.k.ss_free(ptr);
   }
 
+  /**
+   * Where a kernel should write n floats for `out`: `out` itself when it lives in wasm memory and
+   * overlaps none of the kernel's inputs (`inputs`: [pointer, floats] pairs), else scratch.
+   */
+  outPtr(slot: Slot, out: Float32Array | undefined, n: number, inputs: [number, number][] = []): number {
+    this.refresh();
+    if (out && this.inMemory(out)) {
+      const p = out.byteOffset, e = p + n * 4;
+      if (inputs.every(([q, m]) => q + m * 4 <= p || e <= q)) return p;
+    }
+    return this.scratch(slot, n * 4);
+  }
+
   /** A scratch region of at least `bytes` for `slot`, reused across calls. */
   scratch(slot: Slot, bytes: number): number {
     const s = this.slots[slot];
@@ -72,10 +90,15 @@ export class WasmRuntime {
     return s.ptr;
   }
 
+  /** Whether `a` is a view of this module's linear memory (then kernels use it in place). */
+  inMemory(a: Float32Array): boolean {
+    return a.buffer === this.buf || (this.shared && this.sharedBufs.has(a.buffer));
+  }
+
   /** Copies the first n floats of `a` into `slot` (or uses `a` in place if it already lives in wasm memory). */
   put(slot: Slot, a: Float32Array, n: number): number {
     this.refresh();
-    if (a.buffer === this.buf) return a.byteOffset;
+    if (this.inMemory(a)) return a.byteOffset;
     const p = this.scratch(slot, n * 4);
     this.f32.set(n === a.length ? a : a.subarray(0, n), p >>> 2);
     return p;
@@ -85,14 +108,14 @@ export class WasmRuntime {
   get(ptr: number, n: number, out?: Float32Array): Float32Array {
     this.refresh();
     const o = out ?? new Float32Array(n);
-    if (o.buffer === this.buf && o.byteOffset === ptr) return o;
+    if (o.byteOffset === ptr && this.inMemory(o)) return o;
     o.set(this.f32.subarray(ptr >>> 2, (ptr >>> 2) + n));
     return o;
   }
 
   /** Copies n floats at ptr back into `a` (for in/out arguments such as states). */
   back(ptr: number, a: Float32Array, n: number): void {
-    if (a.buffer === this.buf && a.byteOffset === ptr) return;
+    if (a.byteOffset === ptr && this.inMemory(a)) return;
     a.set(this.f32.subarray(ptr >>> 2, (ptr >>> 2) + n));
   }
 

@@ -47,7 +47,7 @@ export function ssdScan(rt: WasmRuntime, a: SsdScanArgs): Float32Array {
   const C = rt.put(Slot.C, a.C, T * G * N);
   const D = rt.put(Slot.D, a.D, H);
   const S = rt.put(Slot.State, a.state, H * P * N);
-  const y = rt.scratch(Slot.Y, T * H * P * 4);
+  const y = rt.outPtr(Slot.Y, a.out, T * H * P, [[x, T * H * P], [dt, T * H], [A, H], [B, T * G * N], [C, T * G * N], [D, H], [S, H * P * N]]);
   const minHeads = Math.ceil(MIN_SCAN_WORK / (T * P * N));
   if (T === 1) {
     rt.parallel("ss_ssd_step", H, minHeads, 1, [T, H, P, G, N, x, dt, A, B, C, D, S, y, 0, 0]);
@@ -80,7 +80,7 @@ export function selectiveScan(rt: WasmRuntime, a: SelectiveScanArgs): Float32Arr
   const C = rt.put(Slot.C, a.C, T * N);
   const Ds = rt.put(Slot.D, a.Dskip, D);
   const S = rt.put(Slot.State, a.state, D * N);
-  const y = rt.scratch(Slot.Y, T * D * 4);
+  const y = rt.outPtr(Slot.Y, a.out, T * D, [[x, T * D], [dt, T * D], [A, D * N], [B, T * N], [C, T * N], [Ds, D], [S, D * N]]);
   const minCh = Math.ceil(MIN_SCAN_WORK / (T * N));
   rt.parallel("ss_selective_scan", D, minCh, 4, [T, D, N, x, dt, A, B, C, Ds, S, y, 0, 0]);
   rt.back(S, a.state, D * N);
