@@ -5,7 +5,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Session } from "../core/stream/session.ts";
 import {
-  evalPasskey, evalPositionLoss, evalRecall, passkeyKey, passkeyLayout, passkeyPrompt, pyRound, recallExample,
+  evalPasskey, evalPositionLoss, evalRecall, passkeyKey, passkeyLayout, passkeyLayoutAtDistance, passkeyPrompt, pyRound, recallExample,
   PASSKEY_QUESTION, type EvalCommon,
 } from "../core/stream/eval.ts";
 import { parseLength } from "../core/cli/eval.ts";
@@ -23,6 +23,7 @@ test("passkey generator == passkey_task.py (keys, filler counts with Python roun
   ];
   for (const [L, d, n, kb] of py) assert.equal(passkeyLayout(L, d), { n, before: kb }, `${L} ${d}`);
   assert.equal([0.5, 1.5, 2.5, 2.4999, 2.5001].map(pyRound), [0, 2, 2, 2, 3]);
+  assert.equal([0, 900, 1 << 20].map((x) => passkeyLayoutAtDistance(4096, x)), [{ n: 44, before: 44 }, { n: 44, before: 34 }, { n: 44, before: 0 }]);
   const F = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. ";
   const { prompt, answer } = passkeyPrompt(512, 0.5, passkeyKey(0));
   assert.is(prompt, F + F + "The pass key is 22345. Remember it. 22345 is the pass key. " + F + F + F + "What is the pass key? The pass key is");

@@ -21,6 +21,7 @@ export const EVAL_USAGE = `eval options (scanstream eval passkey|recall|position
   --lengths L[,L..]     context lengths, K = 1024, M = 1024^2 (passkey default 1K,2K,4K,8K,16K;
                         position-loss: the largest is the text length, default 64K)
   --depths D[,D..]      passkey depths, 0 = start of the context, 1 = end (default 0,0.25,0.5,0.75,1)
+  --distances N[,N..]   passkey: instead of depths, the needle N tokens before the question (K, M allowed)
   --pairs N[,N..]       recall key-value pairs (default 8,16,24,32,48); --asked N (8)
   --jrt N[,N..]         context shown N times (default 1)
   --seed S (0)  --trials K (passkey 4, recall 24)
@@ -46,6 +47,7 @@ export async function evaluate(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
     lengths: { type: "string" },
     depths: { type: "string" },
+    distances: { type: "string" },
     pairs: { type: "string" },
     asked: { type: "string", default: "8" },
     jrt: { type: "string", default: "1" },
@@ -110,13 +112,15 @@ export async function evaluate(args: string[]): Promise<number> {
         if (d < 0 || d > 1) throw new OptionError(`expected depths in [0, 1], got ${d}`, "--depths");
         return d;
       });
+      if (values.distances !== undefined && values.depths !== undefined) throw new OptionError("give --depths or --distances, not both", "--distances");
+      const distances = values.distances !== undefined ? list(values.distances, "", (s) => s === "0" ? 0 : parseLength(s, "--distances")) : undefined;
       const results: CellResult[] = [];
-      for (const jrt of jrts) results.push(...(await evalPasskey({ ...common, lengths, depths, trials, seed, jrt })));
-      print(values.json, { ...header, seconds: (performance.now() - t0) / 1000, results }, () => passkeyTables(results, lengths, depths));
+      for (const jrt of jrts) results.push(...(await evalPasskey({ ...common, lengths, depths, distances, trials, seed, jrt })));
+      print(values.json, { ...header, seconds: (performance.now() - t0) / 1000, results }, () => passkeyTables(results, lengths, depths, distances));
       if (values.plot) {
         const groups = [...new Set(results.map((r) => `${r.mitigation}${jrts.length > 1 ? ` jrt ${r.jrt}` : ""}`))];
         writePlot(values.plot, {
-          title: `passkey accuracy by context length (mean over depths ${depths.join(", ")})`, xLabel: "context length (tokens)", yLabel: "accuracy",
+          title: `passkey accuracy by context length (mean over ${distances ? `distances ${distances.join(", ")}` : `depths ${depths.join(", ")}`})`, xLabel: "context length (tokens)", yLabel: "accuracy",
           xLog: true, marker: { x: header.trainLength, label: "train length" },
           series: groups.map((g) => ({
             name: g,
@@ -183,7 +187,10 @@ async function* newlines(length: number): AsyncGenerator<string> {
 
 const pct = (x: number) => (100 * x).toFixed(0);
 
-export function passkeyTables(results: CellResult[], lengths: number[], depths: number[]): string {
+export function passkeyTables(results: CellResult[], lengths: number[], depths: number[], distances?: number[]): string {
+  const cols = distances ?? depths;
+  const colName = distances ? (x: number) => `distance ${x}` : (x: number) => `depth ${x}`;
+  const match = (r: CellResult, x: number) => (distances ? r.distance === x : r.depth === x);
   const out: string[] = [];
   const groups = new Map<string, CellResult[]>();
   for (const r of results) {
@@ -192,10 +199,10 @@ export function passkeyTables(results: CellResult[], lengths: number[], depths: 
   }
   for (const [k, rs] of groups) {
     out.push(`\npasskey accuracy (%), ${k}, ${rs[0].trials} trials per cell`);
-    out.push(`| length | ${depths.map((d) => `depth ${d}`).join(" | ")} | mean |`);
-    out.push(`|---:|${depths.map(() => "---:").join("|")}|---:|`);
+    out.push(`| length | ${cols.map(colName).join(" | ")} | mean |`);
+    out.push(`|---:|${cols.map(() => "---:").join("|")}|---:|`);
     for (const L of lengths) {
-      const row = depths.map((d) => rs.find((r) => r.length === L && r.depth === d)!);
+      const row = cols.map((x) => rs.find((r) => r.length === L && match(r, x))!);
       const mean = row.reduce((s, r) => s + r.accuracy, 0) / row.length;
       out.push(`| ${L} | ${row.map((r) => pct(r.accuracy)).join(" | ")} | ${pct(mean)} |`);
     }

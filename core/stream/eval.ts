@@ -33,6 +33,15 @@ export function passkeyLayout(length: number, depth: number): { n: number; befor
   return { n, before: pyRound(depth * n) };
 }
 
+/**
+ * The layout with the needle `distance` tokens before the question instead (fillers after the needle =
+ * round(distance / filler length), at most n): "how far back" retrieval works at a given length.
+ */
+export function passkeyLayoutAtDistance(length: number, distance: number): { n: number; before: number } {
+  const { n } = passkeyLayout(length, 0);
+  return { n, before: n - Math.min(n, pyRound(distance / PASSKEY_FILLER.length)) };
+}
+
 /** The exact prompt and answer of the model card (for tests and small lengths; eval streams it). */
 export function passkeyPrompt(length: number, depth: number, key: string): { prompt: string; answer: string } {
   const { n, before } = passkeyLayout(length, depth);
@@ -141,6 +150,8 @@ export interface CellResult {
   jrt: number;
   length?: number;
   depth?: number;
+  /** Passkey with --distances: the needle's distance (tokens) before the question. */
+  distance?: number;
   pairs?: number;
   /** Mean prompt tokens of the trials. */
   tokens: number;
@@ -157,14 +168,21 @@ export interface CellResult {
  * greedy answer is " " + key. The filler prefix before the needle is shared between trials (a fork of
  * one stream of fillers), which is exact: the state only depends on the tokens.
  */
-export async function evalPasskey(o: EvalCommon & { lengths: number[]; depths: number[]; trials: number; seed: number; jrt: number }): Promise<CellResult[]> {
+export async function evalPasskey(o: EvalCommon & {
+  lengths: number[]; depths: number[]; trials: number; seed: number; jrt: number;
+  /** Instead of depths: needle this many tokens before the question (rounded to whole fillers). */
+  distances?: number[];
+}): Promise<CellResult[]> {
+  const where: { depth?: number; distance?: number }[] = o.distances?.length ? o.distances.map((x) => ({ distance: x })) : o.depths.map((d) => ({ depth: d }));
+  const layout = (L: number, w: { depth?: number; distance?: number }) =>
+    w.distance !== undefined ? passkeyLayoutAtDistance(L, w.distance) : passkeyLayout(L, w.depth!);
   const out: CellResult[] = [];
   const filler = o.encode(PASSKEY_FILLER);
   const question = o.encode(PASSKEY_QUESTION);
   for (const mit of o.mitigations) {
     // one stream of fillers, forked at every prefix length a cell needs
     const needs = new Set<number>();
-    for (const L of o.lengths) for (const d of o.depths) needs.add(passkeyLayout(L, d).before);
+    for (const L of o.lengths) for (const w of where) needs.add(layout(L, w).before);
     const base = o.session(mit.options);
     const forks = new Map<number, Session>();
     let k = 0;
@@ -178,9 +196,10 @@ export async function evalPasskey(o: EvalCommon & { lengths: number[]; depths: n
     }
     let counter = 0;
     for (const L of o.lengths)
-      for (const d of o.depths) {
-        const { n, before } = passkeyLayout(L, d);
-        const cell: CellResult = { mitigation: mit.name, jrt: o.jrt, length: L, depth: d, tokens: 0, trials: o.trials, correct: 0, total: o.trials, accuracy: 0, seconds: 0 };
+      for (const w of where) {
+        const { n, before } = layout(L, w);
+        const d = w.depth ?? (n ? before / n : 1);
+        const cell: CellResult = { mitigation: mit.name, jrt: o.jrt, length: L, depth: d, ...(w.distance !== undefined ? { distance: w.distance } : {}), tokens: 0, trials: o.trials, correct: 0, total: o.trials, accuracy: 0, seconds: 0 };
         for (let t = 0; t < o.trials; t++) {
           const t0 = performance.now();
           const key = passkeyKey(o.seed * 1_000_000 + counter++);
