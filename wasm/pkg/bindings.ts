@@ -212,8 +212,8 @@ export interface BuildInfo {
 }
 
 export const BUILDS: { readonly single: BuildInfo; readonly threads: BuildInfo } = {
-  single: { file: "scanstream_wasm.wasm", bytes: 70766, sha256: "4089a89890c3907ce501adf76c8ce07ca62a7c953037a39d06da77c3e4d09bf0", memory: {"min":17,"shared":false,"imported":false} },
-  threads: { file: "scanstream_wasm_mt.wasm", bytes: 70880, sha256: "1d8791063cbfd52346631d371c01823da42104c97f193b9f65601824187aff6a", memory: {"min":17,"max":65536,"shared":true,"imported":true} },
+  single: { file: "scanstream_wasm.wasm", bytes: 70855, sha256: "001b1aa24919a3aa112204dfd529c6b0b24cfdfa64bc3bf51f97d383cdbb4191", memory: {"min":17,"shared":false,"imported":false} },
+  threads: { file: "scanstream_wasm_mt.wasm", bytes: 70969, sha256: "ba8812a6ac51ebef8e05a3404f667552f7549c0adfabfa9dde20711e299ace5c", memory: {"min":17,"max":65536,"shared":true,"imported":true} },
 };
 
 export type BuildName = keyof typeof BUILDS;

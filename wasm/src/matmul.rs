@@ -273,10 +273,10 @@ pub unsafe extern "C" fn ss_quantize_x16(x: *const f32, t: usize, cols: usize, x
             }
             let mut m = f32x4_splat(0.0);
             for i in (0..KB).step_by(4) {
-                m = f32x4_max(m, f32x4_abs(ld(buf.as_ptr().add(i))));
+                m = f32x4_pmax(m, f32x4_abs(ld(buf.as_ptr().add(i))));
             }
-            let m = f32x4_max(m, i32x4_shuffle::<2, 3, 0, 1>(m, m));
-            let m = f32x4_max(m, i32x4_shuffle::<1, 0, 3, 2>(m, m));
+            let m = f32x4_pmax(m, i32x4_shuffle::<2, 3, 0, 1>(m, m));
+            let m = f32x4_pmax(m, i32x4_shuffle::<1, 0, 3, 2>(m, m));
             let amax = lane0(m);
             let scale = amax / 32767.0;
             *xs.add(tt * nb + b) = scale;

@@ -60,8 +60,9 @@ pub const EXP_CUTOFF: f32 = -63.0;
 #[inline(always)]
 pub fn exp_v(x: v128) -> v128 {
     let tiny = f32x4_lt(x, f32x4_splat(EXP_CUTOFF));
-    let x = f32x4_min(x, f32x4_splat(88.0));
-    let x = f32x4_max(x, f32x4_splat(-87.0));
+    // pmin / pmax are single minps / maxps in V8 (min / max need NaN fix-ups: several instructions)
+    let x = f32x4_pmin(x, f32x4_splat(88.0));
+    let x = f32x4_pmax(x, f32x4_splat(-87.0));
     // n = round(x log2 e) in [-126, 127] by the magic-number trick: adding 1.5 * 2^23 + 127 rounds
     // to an integer whose low bits are n + 127, so `t << 23` is 2^n (no float->int conversion,
     // which takes several x64 instructions in V8)
@@ -120,7 +121,7 @@ pub fn log_v(x: v128) -> v128 {
 /// softplus(v) = v > 20 ? v : log1p(exp(v)), with log1p(u) = log(1+u) - ((1+u) - 1 - u) / (1+u).
 #[inline(always)]
 pub fn softplus_v(v: v128) -> v128 {
-    let e = exp_v(f32x4_min(v, f32x4_splat(20.0)));
+    let e = exp_v(f32x4_pmin(v, f32x4_splat(20.0)));
     let u = add(e, f32x4_splat(1.0));
     let corr = f32x4_div(f32x4_sub(f32x4_sub(u, f32x4_splat(1.0)), e), u);
     let l = f32x4_sub(log_v(u), corr);
