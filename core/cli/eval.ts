@@ -211,13 +211,26 @@ export function passkeyTables(results: CellResult[], lengths: number[], depths: 
 }
 
 export function recallTable(results: CellResult[]): string {
-  const out = [`\nrecall accuracy (% of values), prompt tokens and seconds per example`];
+  const out = [`\nrecall accuracy (% of values), prompt tokens and prefill milliseconds per example`];
   const cols = [...new Set(results.map((r) => `${r.mitigation}, jrt ${r.jrt}`))];
-  out.push(`| pairs | ${cols.map((c) => `${c}: acc | tokens | s`).join(" | ")} |`);
+  out.push(`| pairs | ${cols.map((c) => `${c}: acc | tokens | prefill ms`).join(" | ")} |`);
   out.push(`|---:|${cols.map(() => "---:|---:|---:").join("|")}|`);
   for (const p of [...new Set(results.map((r) => r.pairs!))]) {
     const cells = cols.map((c) => results.find((r) => r.pairs === p && `${r.mitigation}, jrt ${r.jrt}` === c)!);
-    out.push(`| ${p} | ${cells.map((r) => `${pct(r.accuracy)} | ${r.tokens.toFixed(0)} | ${(r.seconds / r.trials).toFixed(3)}`).join(" | ")} |`);
+    out.push(`| ${p} | ${cells.map((r) => `${pct(r.accuracy)} | ${r.tokens.toFixed(0)} | ${((1000 * r.prefillSeconds) / r.trials).toFixed(1)}`).join(" | ")} |`);
+  }
+  const jrts = [...new Set(results.map((r) => r.jrt))].sort((a, b) => a - b);
+  if (jrts.length > 1 && jrts[0] === 1) {
+    out.push(`\nprefill cost of JRT relative to jrt 1 (same mitigation, same examples)`);
+    out.push(`| mitigation | jrt | prompt tokens ratio | prefill time ratio |`);
+    out.push(`|---|---:|---:|---:|`);
+    for (const name of [...new Set(results.map((r) => r.mitigation))])
+      for (const j of jrts.slice(1)) {
+        const a = results.filter((r) => r.mitigation === name && r.jrt === 1);
+        const b = results.filter((r) => r.mitigation === name && r.jrt === j);
+        const sum = (rs: CellResult[], f: (r: CellResult) => number) => rs.reduce((x, r) => x + f(r), 0);
+        out.push(`| ${name} | ${j} | ${(sum(b, (r) => r.tokens) / sum(a, (r) => r.tokens)).toFixed(2)} | ${(sum(b, (r) => r.prefillSeconds) / sum(a, (r) => r.prefillSeconds)).toFixed(2)} |`);
+      }
   }
   return out.join("\n");
 }

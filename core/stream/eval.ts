@@ -143,6 +143,8 @@ export interface TrialRecord {
   total: number;
   tokens: number;
   seconds: number;
+  /** Seconds spent feeding the prompt (the prefill), without scoring the answer. */
+  prefillSeconds: number;
 }
 
 export interface CellResult {
@@ -160,6 +162,7 @@ export interface CellResult {
   total: number;
   accuracy: number;
   seconds: number;
+  prefillSeconds: number;
 }
 
 /**
@@ -199,7 +202,7 @@ export async function evalPasskey(o: EvalCommon & {
       for (const w of where) {
         const { n, before } = layout(L, w);
         const d = w.depth ?? (n ? before / n : 1);
-        const cell: CellResult = { mitigation: mit.name, jrt: o.jrt, length: L, depth: d, ...(w.distance !== undefined ? { distance: w.distance } : {}), tokens: 0, trials: o.trials, correct: 0, total: o.trials, accuracy: 0, seconds: 0 };
+        const cell: CellResult = { mitigation: mit.name, jrt: o.jrt, length: L, depth: d, ...(w.distance !== undefined ? { distance: w.distance } : {}), tokens: 0, trials: o.trials, correct: 0, total: o.trials, accuracy: 0, seconds: 0, prefillSeconds: 0 };
         for (let t = 0; t < o.trials; t++) {
           const t0 = performance.now();
           const key = passkeyKey(o.seed * 1_000_000 + counter++);
@@ -209,6 +212,7 @@ export async function evalPasskey(o: EvalCommon & {
           await feedContext(s, filler, 0, needle, n - before, o.signal);
           for (let c = 1; c < o.jrt; c++) await feedContext(s, filler, before, needle, n - before, o.signal);
           await s.feedIds(question, { signal: o.signal });
+          const prefill = (performance.now() - t0) / 1000;
           await o.inspect?.(s, { key, length: L, depth: d, jrt: o.jrt });
           const tokens = s.position;
           const ok = await teacherForced(s, o.encode(" " + key), o.allowed);
@@ -216,7 +220,8 @@ export async function evalPasskey(o: EvalCommon & {
           cell.correct += ok ? 1 : 0;
           cell.tokens += tokens / o.trials;
           cell.seconds += seconds;
-          o.onTrial?.({ task: "passkey", mitigation: mit.name, length: L, depth: d, jrt: o.jrt, correct: ok ? 1 : 0, total: 1, tokens, seconds });
+          cell.prefillSeconds += prefill;
+          o.onTrial?.({ task: "passkey", mitigation: mit.name, length: L, depth: d, jrt: o.jrt, correct: ok ? 1 : 0, total: 1, tokens, seconds, prefillSeconds: prefill });
         }
         cell.accuracy = cell.correct / cell.total;
         out.push(cell);
@@ -245,14 +250,17 @@ async function feedContext(s: Session, filler: number[], before: number, needle:
  */
 export async function evalRecall(o: EvalCommon & { pairs: number[]; asked: number; trials: number; seed: number; jrt: number }): Promise<CellResult[]> {
   const out: CellResult[] = [];
+  // one untimed example first, so that the first cell does not pay for compilation and warm-up
+  await o.session(o.mitigations[0]?.options ?? {}).feedIds(o.encode(recallExample(o.pairs[0], Math.min(o.asked, o.pairs[0]), 999_999).context.repeat(o.jrt)));
   for (const mit of o.mitigations)
     for (const nPairs of o.pairs) {
-      const cell: CellResult = { mitigation: mit.name, jrt: o.jrt, pairs: nPairs, tokens: 0, trials: o.trials, correct: 0, total: 0, accuracy: 0, seconds: 0 };
+      const cell: CellResult = { mitigation: mit.name, jrt: o.jrt, pairs: nPairs, tokens: 0, trials: o.trials, correct: 0, total: 0, accuracy: 0, seconds: 0, prefillSeconds: 0 };
       for (let t = 0; t < o.trials; t++) {
         const t0 = performance.now();
         const ex = recallExample(nPairs, Math.min(o.asked, nPairs), o.seed * 100_000 + t);
         const s = o.session(mit.options);
         await s.feedIds(o.encode(ex.context.repeat(o.jrt)), { signal: o.signal });
+        const prefill = (performance.now() - t0) / 1000;
         await o.inspect?.(s, { jrt: o.jrt, example: ex });
         const tokens = s.position;
         let correct = 0;
@@ -272,7 +280,8 @@ export async function evalRecall(o: EvalCommon & { pairs: number[]; asked: numbe
         cell.total += items.length;
         cell.tokens += tokens / o.trials;
         cell.seconds += seconds;
-        o.onTrial?.({ task: "recall", mitigation: mit.name, pairs: nPairs, jrt: o.jrt, correct, total: items.length, tokens, seconds });
+        cell.prefillSeconds += prefill;
+        o.onTrial?.({ task: "recall", mitigation: mit.name, pairs: nPairs, jrt: o.jrt, correct, total: items.length, tokens, seconds, prefillSeconds: prefill });
       }
       cell.accuracy = cell.correct / cell.total;
       out.push(cell);
