@@ -392,7 +392,9 @@ function main() {
   L.push("  const url = new URL(`./${BUILDS[build].file}`, import.meta.url);");
   L.push("  let bytes: ArrayBuffer | Uint8Array;");
   L.push("  if (url.protocol === \"file:\") {");
-  L.push("    const fs = await import(\"node:fs/promises\");");
+  L.push("    // a variable specifier, so that browser bundlers do not try to resolve a Node module");
+  L.push("    const spec = \"node:fs/promises\";");
+  L.push("    const fs: typeof import(\"node:fs/promises\") = await import(/* @vite-ignore */ spec);");
   L.push("    bytes = await fs.readFile(url);");
   L.push("  } else {");
   L.push("    const res = await fetch(url);");

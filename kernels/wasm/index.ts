@@ -60,7 +60,8 @@ export interface WasmBackend extends Backend {
 async function defaultThreads(): Promise<number> {
   const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
   if (typeof process !== "undefined" && process.versions?.node) {
-    const os = await import("node:os");
+    const spec = "node:os"; // not resolved by browser bundlers
+    const os: typeof import("node:os") = await import(/* @vite-ignore */ spec);
     return typeof os.availableParallelism === "function" ? os.availableParallelism() : os.cpus().length;
   }
   return nav?.hardwareConcurrency ?? 1;

@@ -233,7 +233,8 @@ function canAtomicsWait(): boolean {
 async function spawn(): Promise<{ worker: AnyWorker; ready: Promise<void> }> {
   const isNode = typeof process !== "undefined" && !!process.versions?.node;
   if (isNode) {
-    const { Worker } = await import("node:worker_threads");
+    const spec = "node:worker_threads"; // not resolved by browser bundlers
+    const { Worker }: typeof import("node:worker_threads") = await import(/* @vite-ignore */ spec);
     const w = new Worker(NODE_WORKER, { eval: true, execArgv: [] });
     w.unref();
     const ready = new Promise<void>((resolve, reject) => {

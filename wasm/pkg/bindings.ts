@@ -223,7 +223,9 @@ export async function compileBuild(build: BuildName): Promise<WebAssembly.Module
   const url = new URL(`./${BUILDS[build].file}`, import.meta.url);
   let bytes: ArrayBuffer | Uint8Array;
   if (url.protocol === "file:") {
-    const fs = await import("node:fs/promises");
+    // a variable specifier, so that browser bundlers do not try to resolve a Node module
+    const spec = "node:fs/promises";
+    const fs: typeof import("node:fs/promises") = await import(/* @vite-ignore */ spec);
     bytes = await fs.readFile(url);
   } else {
     const res = await fetch(url);
