@@ -13,6 +13,9 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 
+DEVICE = os.environ.get("TRAIN_DEVICE", "cpu")   # "cuda" to train on a GPU
+
+
 def seed_all(seed):
     random.seed(seed)
     np.random.seed(seed)
@@ -52,8 +55,9 @@ def masked_ce(logits, targets, mask=None):
 
 
 def train(model, get_batch, steps, lr, warmup, log_every, evaluate=None, eval_every=None,
-          clip=1.0, label=""):
-    """get_batch(step) -> (inputs [b,l], targets [b,l], mask or None). Returns history."""
+          clip=1.0, label="", max_seconds=None):
+    """get_batch(step) -> (inputs [b,l], targets [b,l], mask or None). Returns history.
+    max_seconds: safety stop (the run then reports fewer steps than asked)."""
     opt = make_optimizer(model, lr)
     hist = []
     t0 = time.time()
@@ -62,6 +66,8 @@ def train(model, get_batch, steps, lr, warmup, log_every, evaluate=None, eval_ev
         for g in opt.param_groups:
             g["lr"] = lr_at(step, steps, lr, warmup)
         x, y, m = get_batch(step)
+        x, y = x.to(DEVICE), y.to(DEVICE)
+        m = None if m is None else m.to(DEVICE)
         loss = masked_ce(model(x), y, m)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -82,4 +88,8 @@ def train(model, get_batch, steps, lr, warmup, log_every, evaluate=None, eval_ev
             hist.append(ev)
             print(f"{label}eval @ {step + 1}: " + "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                                                             for k, v in ev.items()), flush=True)
+        if max_seconds is not None and time.time() - t0 > max_seconds:
+            print(f"{label}stopped by the time limit after {step + 1} steps", flush=True)
+            hist.append({"stopped_at_step": step + 1})
+            break
     return hist, time.time() - t0

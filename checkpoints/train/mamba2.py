@@ -236,10 +236,11 @@ class Mamba2LM(nn.Module):
     def generate(self, prompt_ids, n_new, temperature=0.0, seed=0, stop=None):
         """Simple (quadratic, re-prefill) sampler for checks. Greedy if temperature == 0."""
         g = torch.Generator().manual_seed(seed)
+        dev = self.backbone.embedding.weight.device
         ids = list(prompt_ids)
         out = []
         for _ in range(n_new):
-            logits = self.forward(torch.tensor([ids]))[0, -1, : self.cfg.vocab_size]
+            logits = self.forward(torch.tensor([ids], device=dev))[0, -1, : self.cfg.vocab_size].cpu()
             if temperature <= 0:
                 t = int(logits.argmax())
             else:

@@ -4,7 +4,7 @@ that is large for that length (d_state 64), so that it fails past the training l
 
     /usr/bin/python3 checkpoints/train/train_passkey.py        # ~15-20 min on 2 CPU cores
 
-Options: --steps N (default 500), --out DIR (default checkpoints/mamba2-passkey).
+Options: --steps N (default 4000), --out DIR (default checkpoints/mamba2-passkey).
 """
 import argparse
 import json
@@ -23,7 +23,7 @@ from mamba2 import Config, Mamba2LM, export, load_exported, self_test  # noqa: E
 from passkey_task import FILLER, NEEDLE, QUESTION, eval_key, make_prompt  # noqa: E402
 
 SEED = 4321
-BATCH = 8
+BATCH = 32
 TRAIN_MAX_FILLERS = 4          # prompts of 96..456 bytes (+6 answer): training length 512
 TRAIN_LENGTH = len(FILLER) * TRAIN_MAX_FILLERS + len(NEEDLE.format(key="00000")) + len(QUESTION) + 6  # 462 bytes
 NEEDLE_COPY_WEIGHT = 0.5     # weight of the second key copy inside the needle
@@ -66,7 +66,7 @@ def answer_correct(model, prompt, answer):
     """Greedy exact match, computed with teacher forcing: the greedy continuation equals the
     answer iff the argmax at every answer position is the next answer byte."""
     ids = list((prompt + answer).encode("ascii"))
-    logits = model(torch.tensor([ids[:-1]]))[0]
+    logits = model(torch.tensor([ids[:-1]], device=common.DEVICE))[0]
     pred = logits[len(prompt) - 1:, :256].argmax(-1).tolist()
     return pred == ids[len(prompt):]
 
@@ -89,7 +89,8 @@ def accuracy_table(model, lengths, depths, keys_per_cell):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=500)
+    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--max-seconds", type=float, default=None)
     ap.add_argument("--out", default=os.path.join(HERE, "..", "mamba2-passkey"))
     args = ap.parse_args()
 
@@ -98,7 +99,7 @@ def main():
     common.set_threads()
     cfg = Config(d_model=96, n_layer=3, vocab_size=256, d_state=64, d_conv=4, expand=2,
                  headdim=32, ngroups=1, chunk_size=64, pad_vocab_size_multiple=8)
-    model = Mamba2LM(cfg)
+    model = Mamba2LM(cfg).to(common.DEVICE)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: {n_params} parameters, recurrent state {cfg.state_elements()} floats")
     rng = np.random.default_rng(SEED)
@@ -111,20 +112,22 @@ def main():
 
     def evaluate():
         x, y, w = encode_batch(val)
+        x, y, w = x.to(common.DEVICE), y.to(common.DEVICE), w.to(common.DEVICE)
         logits = model(x)
         mask = (w == 1.0).float()
         loss = common.masked_ce(logits, y, mask).item()
         acc = float(np.mean([answer_correct(model, p, a) for p, a in val[:32]]))
         return {"val_answer_loss": loss, "val_acc_in_dist": acc}
 
-    hist, secs = common.train(model, get_batch, args.steps, lr=3e-3, warmup=30, log_every=20,
-                              evaluate=evaluate, eval_every=100)
+    hist, secs = common.train(model, get_batch, args.steps, lr=3e-3, warmup=30, log_every=50,
+                              evaluate=evaluate, eval_every=250, max_seconds=args.max_seconds)
     model.eval()
+    D = common.DEVICE
     x, y, w = encode_batch(val)
     with torch.no_grad():
-        logits = model(x)
+        logits = model(x.to(D)).cpu()
         tr_x, tr_y, tr_w = encode_batch([train_example(np.random.default_rng(SEED + 2)) for _ in range(64)])
-        tr_loss = common.masked_ce(model(tr_x), tr_y, (tr_w == 1.0).float()).item()
+        tr_loss = common.masked_ce(model(tr_x.to(D)).cpu(), tr_y, (tr_w == 1.0).float()).item()
     va_loss = common.masked_ce(logits, y, (w == 1.0).float()).item()
     print(f"final: answer-digit loss train {tr_loss:.4f}, validation {va_loss:.4f} nats/byte")
 
@@ -136,6 +139,8 @@ def main():
     for L, row in table.items():
         print(f"{L:>6}  " + "  ".join(f"{v:5.2f}" for v in row.values()) + f"  {np.mean(list(row.values())):5.2f}")
 
+    model = model.cpu()
+    common.DEVICE = "cpu"
     out = os.path.abspath(args.out)
     export(model, out, extra_config={"train_length": TRAIN_LENGTH, "tokenizer": "bytes"})
     re_m = load_exported(out)

@@ -3,7 +3,7 @@ recall written as text (recall_task.py), with the context shown once or twice (J
 
     /usr/bin/python3 checkpoints/train/train_recall.py         # ~15-20 min on 2 CPU cores
 
-Options: --steps N (default 500), --out DIR (default checkpoints/mamba2-recall).
+Options: --steps N (default 12000), --out DIR (default checkpoints/mamba2-recall).
 """
 import argparse
 import json
@@ -22,7 +22,7 @@ from mamba2 import Config, Mamba2LM, export, load_exported, self_test  # noqa: E
 from recall_task import build, eval_example, example_from, value_positions  # noqa: E402
 
 SEED = 777
-BATCH = 16
+BATCH = 32
 MIN_PAIRS, MAX_PAIRS = 4, 24
 MAX_ASKED = 8
 P_TWICE = 0.5                  # fraction of training examples with the context shown twice
@@ -64,7 +64,7 @@ def encode_batch(examples):
 def score(model, prefix, answers):
     """-> (correct values, asked values); a value is correct if both digits are the argmax."""
     ids = list((prefix + answers).encode("ascii"))
-    pred = model(torch.tensor([ids[:-1]]))[0, :, :256].argmax(-1).tolist()
+    pred = model(torch.tensor([ids[:-1]], device=common.DEVICE))[0, :, :256].argmax(-1).tolist()
     ok = 0
     vp = value_positions(len(prefix), answers)
     for pos, _k in vp:
@@ -85,7 +85,8 @@ def accuracy(model, n_pairs, twice, n_examples=EVAL_EXAMPLES):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=500)
+    ap.add_argument("--steps", type=int, default=12000)
+    ap.add_argument("--max-seconds", type=float, default=None)
     ap.add_argument("--out", default=os.path.join(HERE, "..", "mamba2-recall"))
     args = ap.parse_args()
 
@@ -94,7 +95,7 @@ def main():
     common.set_threads()
     cfg = Config(d_model=96, n_layer=2, vocab_size=256, d_state=16, d_conv=4, expand=2,
                  headdim=16, ngroups=1, chunk_size=64, pad_vocab_size_multiple=8)
-    model = Mamba2LM(cfg)
+    model = Mamba2LM(cfg).to(common.DEVICE)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: {n_params} parameters, recurrent state {cfg.state_elements()} floats")
     rng = np.random.default_rng(SEED)
@@ -106,19 +107,20 @@ def main():
     val = [train_example(vrng) for _ in range(64)]
 
     def evaluate():
-        x, y, w = encode_batch(val)
+        x, y, w = [t.to(common.DEVICE) for t in encode_batch(val)]
         loss = common.masked_ce(model(x), y, (w == 1.0).float()).item()
         return {"val_value_loss": loss,
                 "acc16_once": accuracy(model, 16, False, 8), "acc16_twice": accuracy(model, 16, True, 8)}
 
-    hist, secs = common.train(model, get_batch, args.steps, lr=3e-3, warmup=30, log_every=20,
-                              evaluate=evaluate, eval_every=100)
+    hist, secs = common.train(model, get_batch, args.steps, lr=3e-3, warmup=30, log_every=50,
+                              evaluate=evaluate, eval_every=250, max_seconds=args.max_seconds)
     model.eval()
+    D = common.DEVICE
     with torch.no_grad():
         x, y, w = encode_batch(val)
-        va_loss = common.masked_ce(model(x), y, (w == 1.0).float()).item()
+        va_loss = common.masked_ce(model(x.to(D)).cpu(), y, (w == 1.0).float()).item()
         tx, ty, tw = encode_batch([train_example(np.random.default_rng(SEED + 2)) for _ in range(64)])
-        tr_loss = common.masked_ce(model(tx), ty, (tw == 1.0).float()).item()
+        tr_loss = common.masked_ce(model(tx.to(D)).cpu(), ty, (tw == 1.0).float()).item()
     print(f"final: value-digit loss train {tr_loss:.4f}, validation {va_loss:.4f} nats/byte")
     table = {}
     print(f"accuracy per asked value, {EVAL_EXAMPLES} examples x {EVAL_ASKED} asked keys:")
@@ -127,6 +129,8 @@ def main():
         table[str(n)] = {"once": accuracy(model, n, False), "twice": accuracy(model, n, True)}
         print(f"{n:>5}  {table[str(n)]['once']:5.3f}  {table[str(n)]['twice']:5.3f}")
 
+    model = model.cpu()
+    common.DEVICE = "cpu"
     out = os.path.abspath(args.out)
     export(model, out, extra_config={"train_length": TRAIN_LENGTH, "tokenizer": "bytes"})
     re_m = load_exported(out)
