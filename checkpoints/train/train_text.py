@@ -4,7 +4,7 @@
     apt-get install python3-torch python3-numpy sword-text-web
     /usr/bin/python3 checkpoints/train/train_text.py            # ~20 min on 2 CPU cores
 
-Options: --steps N (default 450), --out DIR (default checkpoints/mamba2-text).
+Options: --steps N (default 400), --out DIR (default checkpoints/mamba2-text).
 """
 import argparse
 import json
@@ -64,7 +64,7 @@ def real_word_fraction(text, vocab):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=450)
+    ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--out", default=os.path.join(HERE, "..", "mamba2-text"))
     args = ap.parse_args()
 
