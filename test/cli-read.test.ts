@@ -93,7 +93,8 @@ test("eval passkey / recall / position-loss --json: one result per configuration
   assert.equal(JSON.parse(rc.stdout).results.map((r: { jrt: number }) => r.jrt), [1, 2]);
   const pl = await inProcess(["eval", "position-loss", ...base, "--newlines", "--lengths", "300", "--bucket", "100", "--mitigation", "none,norm"]);
   assert.is(pl.status, 0, pl.stderr);
-  assert.equal(JSON.parse(pl.stdout).results.map((r: { from: number }) => r.from), [0, 100, 200, 0, 100, 200]);
+  assert.equal(JSON.parse(pl.stdout).results.map((r: { mitigation: string; from: number }) => `${r.mitigation}:${r.from}`),
+    ["reset@2048:0", "reset@2048:100", "reset@2048:200", "none:0", "none:100", "none:200", "norm:0", "norm:100", "norm:200"]);
   const bad = await inProcess(["eval", "passkey", ...base, "--depths", "2"]);
   assert.is(bad.status, 2);
   assert.match(bad.stderr, /--depths: expected depths in \[0, 1\]/);

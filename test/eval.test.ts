@@ -103,4 +103,43 @@ test("position loss: doubling buckets cover every scored token once", async () =
   assert.ok(res.every((r) => Number.isFinite(r.loss) && r.loss > 0));
 });
 
+test("position loss: the reset@T reference equals feeding each T-token chunk from a fresh state", async () => {
+  const text = "abcdefgh ".repeat(30);
+  const ids = tok.encode(text);
+  const [ref] = await evalPositionLoss({
+    ...common({ mitigations: [{ name: "reset@50", options: {}, resetEvery: 50 }] }),
+    text: async function* () {
+      yield text;
+    },
+    length: 120, bucket: 1024,
+  });
+  // by hand: tokens 1..49 from chunk 0, token 50 from chunk 0's last logits, 51..99 from chunk 1, ...
+  let sum = 0;
+  let prev: Float32Array | null = null;
+  for (let c = 0; c < 120; c += 50) {
+    const s = session();
+    const chunk = ids.slice(c, Math.min(120, c + 50));
+    await s.feedIds(chunk, {
+      onLogits: (l, from, count) => {
+        for (let j = 0; j < count; j++) {
+          const t = from + j;
+          if (t === 0 && prev) sum += nll(prev, 0, chunk[0]);
+          if (t + 1 < chunk.length) sum += nll(l, j * 256, chunk[t + 1]);
+        }
+        prev = l.slice((count - 1) * 256, count * 256);
+      },
+    });
+  }
+  assert.is(ref.count, 119);
+  assert.ok(Math.abs(ref.loss - sum / 119) < 1e-9);
+});
+
+function nll(l: Float32Array, off: number, id: number): number {
+  let max = -Infinity;
+  for (let i = 0; i < 256; i++) max = Math.max(max, l[off + i]);
+  let z = 0;
+  for (let i = 0; i < 256; i++) z += Math.exp(l[off + i] - max);
+  return Math.log(z) + max - l[off + id];
+}
+
 test.run();

@@ -27,6 +27,7 @@ export const EVAL_USAGE = `eval options (scanstream eval passkey|recall|position
   --seed S (0)  --trials K (passkey 4, recall 24)
   --text FILE | --newlines   position-loss text (default: --newlines, the paper's "newlines" prompt)
   --bucket N (256)      first loss bucket; buckets double: [0,N) [N,2N) [2N,4N) ...
+  --no-reference        position-loss: skip the reference run reset every training length (reset@T)
   --json                print JSON (every configuration has an "accuracy" or "loss" field)
   --plot FILE.png       position-loss: loss by position per mitigation; passkey: accuracy by length`;
 
@@ -58,6 +59,7 @@ export async function evaluate(args: string[]): Promise<number> {
     bucket: { type: "string", default: "256" },
     json: { type: "boolean", default: false },
     plot: { type: "string" },
+    "no-reference": { type: "boolean", default: false },
     quiet: { type: "boolean", default: false },
     ...mitigationFlags,
   });
@@ -145,7 +147,8 @@ export async function evaluate(args: string[]): Promise<number> {
       if (values.text !== undefined && !fs.existsSync(values.text)) throw new OptionError(`cannot read ${values.text} (ENOENT)`, "--text");
       const textFile = values.text;
       const text = textFile !== undefined ? () => openText(fromFile(textFile)) : () => newlines(length);
-      const results = await evalPositionLoss({ ...common, text, length, bucket });
+      const reference = { name: `reset@${header.trainLength}`, options: {}, resetEvery: header.trainLength };
+      const results = await evalPositionLoss({ ...common, mitigations: values["no-reference"] ? mitigations : [reference, ...mitigations], text, length, bucket });
       const source = textFile ?? "newlines";
       print(values.json, { ...header, text: source, length, bucket, seconds: (performance.now() - t0) / 1000, results },
         () => lossTable(results, header.trainLength));
@@ -153,9 +156,9 @@ export async function evaluate(args: string[]): Promise<number> {
         writePlot(values.plot, {
           title: `loss by position, ${textFile !== undefined ? path.basename(textFile) : "newlines"}`, xLabel: "position (tokens)", yLabel: "loss (nats/token)",
           xLog: true, marker: { x: header.trainLength, label: "train length" },
-          series: mitigations.map((x) => ({
-            name: x.name,
-            points: results.filter((r) => r.mitigation === x.name).map((r) => [r.from === 0 ? r.to / 2 : Math.sqrt(r.from * r.to), r.loss] as [number, number]),
+          series: [...new Set(results.map((r) => r.mitigation))].map((name) => ({
+            name,
+            points: results.filter((r) => r.mitigation === name).map((r) => [r.from === 0 ? r.to / 2 : Math.sqrt(r.from * r.to), r.loss] as [number, number]),
           })),
         });
     }
@@ -238,18 +241,17 @@ export function recallTable(results: CellResult[]): string {
 export function lossTable(results: LossBucket[], trainLength: number): string {
   const names = [...new Set(results.map((r) => r.mitigation))];
   const buckets = [...new Map(results.map((r) => [r.from, r])).values()];
-  const inTrain = (name: string) => {
-    const rs = results.filter((r) => r.mitigation === name && r.to <= trainLength);
-    const n = rs.reduce((s, r) => s + r.count, 0);
-    return n ? rs.reduce((s, r) => s + r.loss * r.count, 0) / n : NaN;
-  };
-  const out = [`\nloss by position (nats/token; in brackets: ratio to the mean loss within the training length ${trainLength})`];
+  const ref = names.find((n) => n.startsWith("reset@"));
+  const out = [ref
+    ? `\nloss by position (nats/token; in brackets: ratio to ${ref}, the same tokens predicted from at most ${trainLength} tokens of context)`
+    : `\nloss by position (nats/token)`];
   out.push(`| positions | ${names.join(" | ")} |`);
   out.push(`|---|${names.map(() => "---:").join("|")}|`);
   for (const b of buckets) {
+    const base = ref ? results.find((x) => x.mitigation === ref && x.from === b.from) : undefined;
     const cells = names.map((n) => {
       const r = results.find((x) => x.mitigation === n && x.from === b.from);
-      return r ? `${r.loss.toFixed(3)} (${(r.loss / inTrain(n)).toFixed(2)})` : "";
+      return !r ? "" : base && n !== ref ? `${r.loss.toFixed(3)} (${(r.loss / base.loss).toFixed(3)})` : r.loss.toFixed(3);
     });
     out.push(`| ${b.from}–${b.to} | ${cells.join(" | ")} |`);
   }

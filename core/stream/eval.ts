@@ -120,8 +120,8 @@ async function teacherForced(s: Session, answerIds: number[], allowed: number): 
 
 export interface EvalCommon {
   session: SessionFactory;
-  /** Mitigation options (one entry per configuration to compare). */
-  mitigations: { name: string; options: LongContextOptions }[];
+  /** Mitigation options (one entry per configuration to compare); `resetEvery`: position-loss reference. */
+  mitigations: { name: string; options: LongContextOptions; resetEvery?: number }[];
   signal?: AbortSignal;
   /** Called after each trial (for progress lines). */
   onTrial?: (r: TrialRecord) => void;
@@ -302,7 +302,10 @@ export interface LossBucket {
 /**
  * Loss by position: the text's tokens fed through a session, the loss of each token given those
  * before it, averaged over buckets [0, b), [b, 2b), [2b, 4b), ... (doubling from `bucket`).
- * Only the current block's logits are held; memory does not grow with the length.
+ * A configuration with `resetEvery: T` is the reference "within the training length": its session is
+ * reset every T tokens, so each token is predicted from at most T tokens of the same text (the first
+ * token after a reset from the logits before it). Only the current block's logits are held; memory
+ * does not grow with the length.
  */
 export async function evalPositionLoss(o: EvalCommon & { text: () => AsyncIterable<string>; length: number; bucket: number }): Promise<LossBucket[]> {
   const out: LossBucket[] = [];
@@ -313,9 +316,8 @@ export async function evalPositionLoss(o: EvalCommon & { text: () => AsyncIterab
     const sums = new Float64Array(edges.length - 1);
     const counts = new Float64Array(edges.length - 1);
     let prev: Float32Array | null = null; // logits that predict the next token
-    let pos = 0; // position of the next token
     let b = 0;
-    const add = (logits: Float32Array, off: number, id: number) => {
+    const add = (logits: Float32Array, off: number, id: number, pos: number) => {
       let max = -Infinity;
       for (let i = 0; i < o.allowed; i++) max = Math.max(max, logits[off + i]);
       let z = 0;
@@ -324,38 +326,36 @@ export async function evalPositionLoss(o: EvalCommon & { text: () => AsyncIterab
       sums[b] += Math.log(z) + max - logits[off + id];
       counts[b]++;
     };
-    let done = false;
-    for await (const text of o.text()) {
-      let ids = o.encode(text);
-      if (pos + ids.length > o.length) {
-        ids = ids.slice(0, o.length - pos);
-        done = true;
-      }
-      if (!ids.length) break;
-      let rows = 0;
-      const startPos = pos;
+    const feedSegment = async (ids: number[], startPos: number) => {
       await s.feedIds(ids, {
         signal: o.signal,
         onLogits: (logits, from, count) => {
-          rows = logits.length / count;
+          const rows = logits.length / count;
           for (let j = 0; j < count; j++) {
             const t = from + j; // logits of ids[t] predict ids[t + 1]
-            if (t === 0) {
-              if (prev) {
-                pos = startPos;
-                add(prev, 0, ids[0]);
-              }
-            }
-            if (t + 1 < ids.length) {
-              pos = startPos + t + 1;
-              add(logits, j * rows, ids[t + 1]);
-            }
+            if (t === 0 && prev) add(prev, 0, ids[0], startPos);
+            if (t + 1 < ids.length) add(logits, j * rows, ids[t + 1], startPos + t + 1);
           }
           prev = logits.slice((count - 1) * rows, count * rows);
         },
       });
-      pos = startPos + ids.length;
-      if (done || pos >= o.length) break;
+    };
+    let pos = 0; // position of the next token
+    for await (const text of o.text()) {
+      let ids = o.encode(text);
+      if (pos + ids.length > o.length) ids = ids.slice(0, o.length - pos);
+      let i = 0;
+      while (i < ids.length) {
+        let j = ids.length;
+        if (mit.resetEvery) {
+          if (pos > 0 && pos % mit.resetEvery === 0) s.reset();
+          j = Math.min(j, i + mit.resetEvery - (pos % mit.resetEvery));
+        }
+        await feedSegment(ids.slice(i, j), pos);
+        pos += j - i;
+        i = j;
+      }
+      if (pos >= o.length) break;
     }
     for (let i = 0; i + 1 < edges.length; i++)
       if (counts[i] > 0) out.push({ mitigation: mit.name, from: edges[i], to: edges[i + 1], loss: sums[i] / counts[i], count: counts[i] });
