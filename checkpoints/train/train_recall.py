@@ -87,13 +87,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=12000)
     ap.add_argument("--max-seconds", type=float, default=None)
+    ap.add_argument("--d-model", type=int, default=96)
+    ap.add_argument("--n-layer", type=int, default=2)
     ap.add_argument("--out", default=os.path.join(HERE, "..", "mamba2-recall"))
     args = ap.parse_args()
 
     self_test()
     common.seed_all(SEED)
     common.set_threads()
-    cfg = Config(d_model=96, n_layer=2, vocab_size=256, d_state=16, d_conv=4, expand=2,
+    cfg = Config(d_model=args.d_model, n_layer=args.n_layer, vocab_size=256, d_state=16, d_conv=4, expand=2,
                  headdim=16, ngroups=1, chunk_size=64, pad_vocab_size_multiple=8)
     model = Mamba2LM(cfg).to(common.DEVICE)
     n_params = sum(p.numel() for p in model.parameters())
