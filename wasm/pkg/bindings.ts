@@ -212,8 +212,8 @@ export interface BuildInfo {
 }
 
 export const BUILDS: { readonly single: BuildInfo; readonly threads: BuildInfo } = {
-  single: { file: "scanstream_wasm.wasm", bytes: 70855, sha256: "001b1aa24919a3aa112204dfd529c6b0b24cfdfa64bc3bf51f97d383cdbb4191", memory: {"min":17,"shared":false,"imported":false} },
-  threads: { file: "scanstream_wasm_mt.wasm", bytes: 70969, sha256: "ba8812a6ac51ebef8e05a3404f667552f7549c0adfabfa9dde20711e299ace5c", memory: {"min":17,"max":65536,"shared":true,"imported":true} },
+  single: { file: "scanstream_wasm.wasm", bytes: 75924, sha256: "e6adeb8cd251d2f8340153758e3fa001207629495865fe97cda4ae9b7bcdba84", memory: {"min":17,"shared":false,"imported":false} },
+  threads: { file: "scanstream_wasm_mt.wasm", bytes: 76038, sha256: "d9046434777fff5d54c083317a0b6f8231808f072c2504b17148a6511e2a3faf", memory: {"min":17,"max":65536,"shared":true,"imported":true} },
 };
 
 export type BuildName = keyof typeof BUILDS;
