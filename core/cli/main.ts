@@ -18,6 +18,8 @@ commands
   info [model-dir]                  resolved config, parameter count, state size
   read <file|->                     read a document of any length (progress, snapshots), ask questions
   eval passkey|recall|position-loss long-context evaluations (mitigations, JRT)
+  bench --shape mamba2-130m --backend cpu,wasm --weights f32 --prefill 512,4096 --decode 128 [--threads N] [--json]
+                                    random weights of a released shape: prefill / decode tokens/s table
 
 common options
   --model DIR        checkpoint folder (default: the bundled ${path.relative(process.cwd(), DEFAULT_MODEL) || DEFAULT_MODEL})
@@ -112,7 +114,12 @@ async function info(args: string[]): Promise<void> {
 }
 
 /** A command returns its exit code (default 0). */
-const commands: Record<string, (args: string[]) => Promise<number | void>> = { generate, logits, info, read, eval: evaluate };
+/** `scanstream bench`: the llama-bench-like table of bench/model-bench.ts (its flags, its parser). */
+async function bench(args: string[]): Promise<number> {
+  return (await import("../../bench/model-bench.ts")).main(args);
+}
+
+const commands: Record<string, (args: string[]) => Promise<number | void>> = { generate, logits, info, read, eval: evaluate, bench };
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
