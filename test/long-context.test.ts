@@ -15,7 +15,7 @@ import * as assert from "uvu/assert";
 import fc from "fast-check";
 import type { Backend } from "../kernels/backend.ts";
 import { createCpuBackend } from "../kernels/cpu/index.ts";
-import type { ModelConfig } from "../core/models/config.ts";
+import type { Mamba1Config, Mamba2Config, ModelConfig } from "../core/models/config.ts";
 import { buildModel } from "../core/models/index.ts";
 import {
   resolvePlan, scanWithPlan, type LayerAux, type LongContextOptions, type LongContextPlan, type ScanLayout,
@@ -27,7 +27,7 @@ import { mamba1Config, mamba2Config, mulberry32, randomWeights, scaledMaxDiff, s
 const TOL = 1e-5;
 const WINDOW_TOL = 1e-5;
 
-const mamba2Arb: fc.Arbitrary<ModelConfig> = fc
+const mamba2Arb: fc.Arbitrary<Mamba2Config | Mamba1Config> = fc
   .record({
     n_layer: fc.integer({ min: 1, max: 2 }),
     d_state: fc.integer({ min: 1, max: 5 }),
@@ -44,7 +44,7 @@ const mamba2Arb: fc.Arbitrary<ModelConfig> = fc
     return mamba2Config({ ...c, nheads, d_inner, expand, d_model: d_inner / expand });
   });
 
-const mamba1Arb: fc.Arbitrary<ModelConfig> = fc
+const mamba1Arb: fc.Arbitrary<Mamba2Config | Mamba1Config> = fc
   .record({ n_layer: fc.integer({ min: 1, max: 2 }), d_state: fc.integer({ min: 1, max: 5 }), d_model: fc.integer({ min: 2, max: 8 }), vocab_size: fc.integer({ min: 5, max: 30 }) })
   .map((c) => mamba1Config(c));
 
@@ -71,7 +71,7 @@ const planOptsArb: fc.Arbitrary<LongContextOptions> = fc.oneof(
 );
 
 interface Case {
-  config: ModelConfig;
+  config: Mamba2Config | Mamba1Config;
   seed: number;
   opts: LongContextOptions;
   ids: number[];
@@ -295,6 +295,8 @@ function reference(sc: ScanCase, plan: LongContextPlan, from = 0, to = sc.T): { 
       }
     }
     const n = i + 1;
+    if (n % plan.every !== 0 && n <= plan.trainLength && n % plan.calibEvery === 0)
+      for (let u = 0; u < U; u++) calib[u] = Math.max(calib[u], Math.hypot(...S.subarray(u * P * N, (u + 1) * P * N)));
     if (n % plan.every === 0) {
       for (let u = 0; u < U; u++) {
         const o = u * P * N;
@@ -368,13 +370,15 @@ test("resolvePlan: defaults from the training length, typed errors for bad optio
   const auto = resolvePlan(cfg, { mitigation: "auto" });
   assert.is(auto.kind, "window");
   assert.is(auto.start, 1000);
-  assert.is(auto.window!.r, 500);
+  assert.is(auto.window!.r, 1000);
   assert.is(auto.trainLengthFrom, "config");
+  assert.is(auto.calibEvery, 16);
   const f = resolvePlan(mamba2Config(), { mitigation: "forget" });
   assert.is(f.trainLength, 2048);
   assert.is(f.trainLengthFrom, "default");
-  assert.ok(Math.abs(f.forget!.gamma - Math.exp(-2 / 2048)) < 1e-15);
+  assert.ok(Math.abs(f.forget!.gamma - Math.exp(-1 / 4096)) < 1e-15);
   assert.is(f.start, 0);
+  assert.is(resolvePlan(cfg, { mitigation: "norm" }).norm!.factor, 4);
   for (const bad of [{ mitigation: "fast" }, { window: 0 }, { gamma: 1.5 }, { gamma: 0 }, { trainLength: -3 }, { probeEvery: 2.5 }, { warnRatio: 0.5 }, { start: -1 }])
     assert.throws(() => resolvePlan(cfg, bad as LongContextOptions), (e: unknown) => e instanceof OptionError);
 });

@@ -156,21 +156,23 @@ test("a snapshot carries the plan and the long-context state: restored sessions 
   }
 });
 
-test("collapse detection: a growing state warns past the training length; every mitigation keeps it in range", async () => {
+test("collapse detection: a growing state warns past the training length; the mitigations bound it", async () => {
   const input = "\n".repeat(1200);
   const warned: string[] = [];
   const none = tiny({ trainLength: 64, onWarning: (w) => warned.push(w.message) }, true);
   await none.feed(input);
   const st = none.stats();
   assert.ok(st.beyondTrainLength);
-  assert.ok(st.maxRatio > 1.5, `ratio ${st.maxRatio}`);
+  assert.ok(st.maxRatio > 10, `ratio ${st.maxRatio}`);
   assert.ok(st.warnings.length >= 1 && warned.length === st.warnings.length);
   assert.match(warned[0], /layer \d: the state norm of head \d+ is [\d.]+x the largest seen within the training length \(64 tokens\)/);
-  for (const mitigation of ["window", "norm", "forget", "auto"] as const) {
+  // heads that barely decay: the window (r + 1 .. 2r tokens, r = T) holds up to 2x the in-training
+  // content, forget's memory is 2T, norm clamps at 4x the calibrated maximum
+  for (const [mitigation, bound, warns] of [["window", 2.2, false], ["auto", 2.2, false], ["forget", 2.8, false], ["norm", 4 * (1 + 1e-6), true]] as const) {
     const s = tiny({ trainLength: 64, mitigation }, true);
     await s.feed(input);
-    assert.is(s.stats().warnings.length, 0, mitigation);
-    assert.ok(s.stats().maxRatio <= 1.5, `${mitigation}: ratio ${s.stats().maxRatio}`);
+    assert.ok(s.stats().maxRatio <= bound, `${mitigation}: ratio ${s.stats().maxRatio}`);
+    assert.is(s.stats().warnings.length > 0, warns, mitigation);
   }
 });
 

@@ -34,7 +34,9 @@ export const DEFAULT_TRAIN_LENGTH = 2048;
 /** Probe period (tokens) of the state-norm telemetry and of the `norm` clamp. */
 export const DEFAULT_PROBE_EVERY = 64;
 /** A layer warns when a unit's state norm passes this multiple of its in-training-length maximum. */
-export const DEFAULT_WARN_RATIO = 1.5;
+export const DEFAULT_WARN_RATIO = 3;
+/** Calibration probes within the training length: at least this many (every ceil(T / 64) tokens, at most `every`). */
+const CALIBRATION_PROBES = 64;
 
 export interface ForgetParams {
   /** Retention factor on the slowest-decaying element of each unit (0 < gamma <= 1). */
@@ -64,6 +66,8 @@ export interface LongContextPlan {
   trainLengthFrom: "config" | "option" | "default";
   /** Probe period: state norms are measured (and `norm` applies) at positions that are multiples of it. */
   every: number;
+  /** Within the training length, norms are also sampled for the calibration at multiples of this (<= every). */
+  calibEvery: number;
   warnRatio: number;
   forget?: ForgetParams;
   norm?: NormParams;
@@ -119,8 +123,8 @@ function inRange(v: number | undefined, name: string, lo: number, hi: number, lo
 
 /**
  * The plan for a session: explicit choices keep their parameters (defaults derived from the training
- * length), `auto` picks `window` with r = trainLength/2 acting from trainLength on (docs/long-context.md
- * says why). Throws OptionError naming the bad option.
+ * length T, chosen by the measurements in docs/long-context.md), `auto` picks `window` with r = T acting
+ * from T on. Throws OptionError naming the bad option.
  */
 export function resolvePlan(config: ModelConfig, o: LongContextOptions = {}): LongContextPlan {
   const requested = o.mitigation ?? "none";
@@ -139,11 +143,12 @@ export function resolvePlan(config: ModelConfig, o: LongContextOptions = {}): Lo
   const kind: MitigationKind = requested === "auto" ? "window" : requested;
   const plan: LongContextPlan = {
     kind, requested, trainLength, trainLengthFrom, every, warnRatio,
+    calibEvery: Math.max(1, Math.min(every, Math.ceil(trainLength / CALIBRATION_PROBES))),
     start: o.start ?? (requested === "auto" ? trainLength : 0),
   };
-  if (kind === "forget") plan.forget = { gamma: gamma ?? Math.exp(-2 / trainLength), insert: insert ?? 1 };
-  if (kind === "norm") plan.norm = normBound !== undefined ? { factor: normFactor ?? 1, bound: normBound } : { factor: normFactor ?? 1 };
-  if (kind === "window") plan.window = { r: r ?? Math.max(1, Math.floor(trainLength / 2)) };
+  if (kind === "forget") plan.forget = { gamma: gamma ?? Math.exp(-1 / (2 * trainLength)), insert: insert ?? 1 };
+  if (kind === "norm") plan.norm = normBound !== undefined ? { factor: normFactor ?? 4, bound: normBound } : { factor: normFactor ?? 4 };
+  if (kind === "window") plan.window = { r: r ?? trainLength };
   return plan;
 }
 
@@ -244,15 +249,18 @@ export function scanWithPlan(
   const r = plan.kind === "window" ? plan.window!.r : 0;
   let t0 = 0;
   while (t0 < T) {
-    // cut at the next absolute position that is a multiple of `every` or of r
+    // cut at the next absolute position that is a multiple of `every` (of calibEvery within the
+    // training length) or of r
     const n0 = position + t0;
     let n1 = position + T;
-    n1 = Math.min(n1, (Math.floor(n0 / plan.every) + 1) * plan.every);
+    const step = n0 < plan.trainLength ? plan.calibEvery ?? plan.every : plan.every;
+    n1 = Math.min(n1, (Math.floor(n0 / step) + 1) * step);
     if (r) n1 = Math.min(n1, (Math.floor(n0 / r) + 1) * r);
     const t1 = n1 - position;
     run(t0, t1, xs, dts, Ds);
     if (r) windowCorrect(L, plan, aux, position, t0, t1, dt, C, y, backend);
     if (n1 % plan.every === 0) probe(L, plan, aux, n1, state);
+    else if (n1 <= plan.trainLength && n1 % (plan.calibEvery ?? plan.every) === 0) calibrate(L, plan, aux, n1, state);
     if (r && n1 % r === 0) {
       // rotate checkpoints: S_c <- S_{c+r}, S_{c+r} <- S_n
       const old = aux.ckC!;
@@ -424,6 +432,15 @@ function probe(L: ScanLayout, plan: LongContextPlan, aux: LayerAux, n: number, s
     if (n <= plan.trainLength && norm > aux.calib[u]) aux.calib[u] = norm;
   }
   aux.meta[0] = n;
+}
+
+/** A calibration-only probe within the training length (between `every` probes): no clamp, no report. */
+function calibrate(L: ScanLayout, plan: LongContextPlan, aux: LayerAux, n: number, state: Float32Array): void {
+  const norms = aux.norms.slice();
+  const meta = aux.meta[0];
+  probe(L, { ...plan, kind: plan.kind === "norm" ? "none" : plan.kind }, aux, n, state);
+  aux.norms.set(norms);
+  aux.meta[0] = meta;
 }
 
 /** Telemetry of one layer at its latest probe. */

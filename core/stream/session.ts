@@ -541,7 +541,7 @@ export class Session {
       const w: CollapseWarning = {
         layer: i, unit: st.worstUnit, ratio: st.ratio, position: st.position,
         message: `layer ${i}: the state norm of ${unitName} ${st.worstUnit} is ${st.ratio.toFixed(2)}x the largest seen within the ` +
-          `training length (${p.trainLength} tokens) at position ${st.position}: state collapse is likely` +
+          `training length (${p.trainLength} tokens) at position ${st.position}, a sign of state collapse` +
           (p.kind === "none" ? ` (try mitigation "auto" or "window")` : ` (mitigation: ${describePlan(p)})`),
       };
       this.warnings.push(w);
