@@ -24,7 +24,7 @@ test("read FILE --ask --jrt 2 --json: progress lines on stderr, a snapshot file,
   assert.is(r.status, 0, r.stderr);
   const j = JSON.parse(r.stdout);
   assert.is(j.tokens, fs.statSync(DOC).size);
-  assert.match(j.mitigation, /^auto: window r=64/);
+  assert.match(j.mitigation, /^auto: window r=128/);
   assert.is(j.answers.length, 1);
   assert.is(typeof j.answers[0].answer, "string");
   assert.ok(j.stats.layers.length === 2 && j.stats.maxRatio > 0);
@@ -87,7 +87,7 @@ test("eval passkey / recall / position-loss --json: one result per configuration
   const j = JSON.parse(pk.stdout);
   assert.is(j.results.length, 2 * 2 * 2);
   assert.ok(j.results.every((r: { accuracy: number; length: number; depth: number }) => r.accuracy >= 0 && r.accuracy <= 1 && r.length > 0 && r.depth >= 0));
-  assert.match(j.mitigations[1].plan, /auto: window r=128/);
+  assert.match(j.mitigations[1].plan, /auto: window r=256/);
   const rc = await inProcess(["eval", "recall", ...base, "--pairs", "4", "--asked", "2", "--trials", "2", "--jrt", "1,2"]);
   assert.is(rc.status, 0, rc.stderr);
   assert.equal(JSON.parse(rc.stdout).results.map((r: { jrt: number }) => r.jrt), [1, 2]);
