@@ -1,6 +1,7 @@
 // Token sampling: temperature, top-k, top-p (nucleus) from a seeded PRNG, so the same seed gives
 // the same tokens. temperature 0 is greedy (argmax). Rows >= `allowed` (padded vocab rows the
 // tokenizer never produces) are never sampled.
+import { mulberry32 } from "../models/random.ts";
 
 export interface SamplingOptions {
   temperature?: number;
@@ -8,17 +9,8 @@ export interface SamplingOptions {
   topP?: number;
 }
 
-/** mulberry32: small, fast, good enough for sampling; state is one uint32. */
-export function createRng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The sampler's PRNG: mulberry32 (one uint32 of state), shared with the random-weight generator. */
+export const createRng = mulberry32;
 
 /** log-softmax value of `id` under the model's own (temperature 1) distribution. */
 export function logprobOf(logits: Float32Array, id: number, allowed: number): number {
