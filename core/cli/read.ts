@@ -16,6 +16,8 @@ export const READ_USAGE = `read options (scanstream read <file|-> [options])
   --jrt N (1)           show the document N times before each question (JRT; needs a file, not -)
   --layout L            cached (default: questions reuse the read) | question-first (the paper's layout)
   --answer-prefix S     text after the question, e.g. "Answer:"
+  --question-separator S  between the document and the question (default "\n"; "" for a prompt that
+                        continues the document); --copy-separator S between JRT copies (default "\n")
   --max-tokens N (48)   answer length
   --mitigation M        ${MITIGATIONS.join(" | ")} (default auto: nothing changes inside the training length)
   --train-length N      the model's training length (default: config.json train_length, else 2048)
@@ -57,12 +59,19 @@ export function mitigationOptions(v: Partial<Record<keyof typeof mitigationFlags
   return o;
 }
 
+/** "\\n" and "\\t" typed on a command line become a newline and a tab. */
+function unescape(s: string | undefined): string | undefined {
+  return s?.replace(/\\n/g, "\n").replace(/\\t/g, "\t");
+}
+
 export async function read(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
     ask: { type: "string", multiple: true },
     jrt: { type: "string", default: "1" },
     layout: { type: "string", default: "cached" },
     "answer-prefix": { type: "string" },
+    "question-separator": { type: "string" },
+    "copy-separator": { type: "string" },
     "max-tokens": { type: "string", default: "48" },
     "snapshot-out": { type: "string" },
     "snapshot-every": { type: "string", default: "65536" },
@@ -166,6 +175,7 @@ export async function read(args: string[]): Promise<number> {
     const askView = createProgress(progressMode);
     const a = await session.ask(question, {
       jrt, layout, answerPrefix: values["answer-prefix"], maxTokens, signal: ac.signal,
+      questionSeparator: unescape(values["question-separator"]), copySeparator: unescape(values["copy-separator"]),
       onProgress: (p) => askView.update(p),
     }).finally(() => askView.stop());
     const secs = (performance.now() - qa0) / 1000;
