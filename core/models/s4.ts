@@ -344,6 +344,11 @@ export function buildS4(config: S4Config, weights: WeightSource, backend: Backen
 
   /** The residual stream x [T, d] through every layer; updates the state. */
   function layers(x: Float32Array, T: number, state: ModelState): Float32Array {
+    if (state.plan && state.plan.kind !== "none") {
+      // the long-context mitigations change Mamba's input-dependent scan; an LTI S4 layer has no such
+      // knob, and running the plain recurrence instead would be a silent fallback
+      throw new OptionError(`"${state.plan.requested}" acts on Mamba scans; S4 models run with mitigation "none"`, "mitigation");
+    }
     for (let i = 0; i < blocks.length; i++) {
       const b = blocks[i];
       const z = c.prenorm ? ops.layerNorm(x, T, d, b.norm.weight, b.norm.bias, c.norm_eps) : x;
