@@ -15,6 +15,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { load } from "../core/index.ts";
 import { buildS4, isS4Model, type S4Mode } from "../core/models/s4.ts";
+import { diagInit } from "../core/models/s4-ssm.ts";
 import { WeightReader } from "../core/formats/weights.ts";
 import { openCheckpoint } from "../core/formats/checkpoint.ts";
 import { createCpuBackend } from "../kernels/cpu/index.ts";
@@ -47,6 +48,27 @@ for (const name of fs.readdirSync(DIR).sort()) {
     });
   }
 }
+
+test("S4D-Lin and S4D-Inv inits (diagInit) == the values the s4 code initialised the fixtures with", async () => {
+  // s4d.py: A = −exp(log_A_real) + i·A_imag with A_imag = π·n (Lin); s4.py diag-inv: Im A = −A_imag
+  const lin = await openCheckpoint(path.join(DIR, "s4d_minimal_seq"));
+  const inv = await openCheckpoint(path.join(DIR, "s4block_diag_lm"));
+  try {
+    const wl = new WeightReader(lin), wi = new WeightReader(inv);
+    const Al = diagInit("lin", 8, 4), Ai = diagInit("inv", 2, 4);
+    const imagLin = wl.f32("s4_layers.0.kernel.A_imag", [8, 4]);
+    const imagInv = wi.f32("s4_layers.1.layer.kernel.A_imag", [2, 4]);
+    const realInv = wi.f32("s4_layers.1.layer.kernel.A_real", [2, 4]);
+    for (let j = 0; j < 8; j++) {
+      assert.ok(Math.abs(imagInv[j] - -Ai[2 * j + 1]) < 1e-4 * Math.max(1, imagInv[j]), `inv ${j}`);
+      assert.ok(Math.abs(-Math.exp(realInv[j]) - Ai[2 * j]) < 1e-6);
+    }
+    for (let j = 0; j < 32; j++) assert.ok(Math.abs(imagLin[j] - -Al[2 * j + 1]) < 1e-5, `lin ${j}`);
+  } finally {
+    lin.close();
+    inv.close();
+  }
+});
 
 test("load() runs the golden S4 checkpoints through the library entry", async () => {
   const m = await load(path.join(DIR, "s4block_nplr_legs_seq"), { backend: "cpu" });
