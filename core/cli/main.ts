@@ -120,6 +120,7 @@ async function bench(args: string[]): Promise<number> {
 }
 
 const commands: Record<string, (args: string[]) => Promise<number | void>> = { generate, logits, info, read, eval: evaluate, bench };
+commands.run = async (args) => (await import("./run-s4.ts")).runCommand(args); // S4 sequence models on float inputs (core/cli/run-s4.ts)
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
