@@ -16,12 +16,9 @@ export interface BackendOptions {
 /** Loaders for the optional backends; each module may be absent in a given build. */
 const factories: Record<Exclude<BackendName, "cpu">, (o: BackendOptions) => Promise<Backend>> = {
   wasm: async (o) => (await import("./wasm/index.ts")).createWasmBackend(o),
-  gpu: async () => {
-    throw new BackendError("not available in this build", "gpu");
-  },
-  webgpu: async () => {
-    throw new BackendError("not available in this build", "webgpu");
-  },
+  // GPU backends (Node.js; Dawn through the `webgpu` package): gpu.js kernels, or hand-written WGSL
+  gpu: async () => (await import("./gpu/index.ts")).createGpuBackend(),
+  webgpu: async () => (await import("./webgpu/index.ts")).createWebgpuBackend(),
 };
 
 export function checkBackendChoice(choice: string): asserts choice is BackendChoice {

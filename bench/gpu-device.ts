@@ -1,0 +1,126 @@
+// The GPU check of the device machine (bench/gpu-device.sh runs it, bundled): in one run it
+//   1. starts the webgpu (WGSL) and gpu (gpu.js) backends and checks that the adapter is the NVIDIA GPU,
+//   2. runs the golden parity (test/fixtures/golden: prefill logits within 1e-4, final states within 1e-5),
+//   3. measures prefill (512, 4096, 65536 tokens) and decode tokens/s of the mamba2-130m shape with
+//      random weights (bench/model-bench.ts) on the webgpu backend (gpu.js cannot hold the 50288x768
+//      embedding: its index arithmetic is float32, exact to 2^24 values),
+// and writes a markdown report to $OUT/gpu-device.md (or ./gpu-device.md).
+//
+// SCANSTREAM_DEVICE_SMOKE=1: any adapter (SwiftShader), the tiny shape, prefill 64 / 200, decode 4.
+import fs from "node:fs";
+import path from "node:path";
+import { openCheckpoint } from "../core/formats/checkpoint.ts";
+import { WeightReader } from "../core/formats/weights.ts";
+import { buildModel } from "../core/models/index.ts";
+import type { Backend } from "../kernels/backend.ts";
+import { createGpuBackend } from "../kernels/gpu/index.ts";
+import { createWebgpuBackend } from "../kernels/webgpu/index.ts";
+import { MemoryBytes } from "../core/formats/bytes.ts";
+import { readNpy, type NpyArray } from "../core/formats/npy.ts";
+import { ZipArchive } from "../core/formats/zip.ts";
+import { formatTable, machineInfo, runModelBench, type BenchShape } from "./model-bench.ts";
+
+const smoke = process.env.SCANSTREAM_DEVICE_SMOKE === "1";
+const outDir = process.env.OUT || ".";
+const fixtures = process.env.SCANSTREAM_GOLDEN ?? path.resolve("test/fixtures/golden");
+const report: string[] = [`# scanstream GPU device run, ${new Date().toISOString()}`, ""];
+const say = (line: string) => {
+  console.log(line);
+  report.push(line);
+};
+const write = () => fs.writeFileSync(path.join(outDir, "gpu-device.md"), report.join("\n") + "\n");
+
+const goldenTokens = (dir: string): number[] => {
+  const j = JSON.parse(fs.readFileSync(path.join(dir, "tokens.json"), "utf8"));
+  return Array.isArray(j) ? j : j.tokens;
+};
+const goldenLogits = (dir: string) => readNpy(fs.readFileSync(path.join(dir, "golden_logits.npy")), "golden_logits.npy");
+function goldenState(dir: string): Map<string, NpyArray> {
+  const file = path.join(dir, "golden_state.npz");
+  const zip = new ZipArchive(new MemoryBytes(fs.readFileSync(file), file));
+  const out = new Map<string, NpyArray>();
+  for (const [name, entry] of zip.entries) out.set(name.replace(/\.npy$/, ""), readNpy(zip.read(entry), name));
+  return out;
+}
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Infinity;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+async function golden(backend: Backend): Promise<boolean> {
+  let ok = true;
+  for (const d of fs.readdirSync(fixtures).sort()) {
+    const dir = path.join(fixtures, d);
+    const ckpt = await openCheckpoint(dir);
+    let model;
+    try {
+      model = buildModel(ckpt.config, new WeightReader(ckpt), backend);
+    } finally {
+      ckpt.close();
+    }
+    const ids = goldenTokens(dir);
+    const state = model.newState();
+    const t0 = performance.now();
+    const got = model.forward(ids, state, "all")!;
+    const ms = performance.now() - t0;
+    const err = maxAbsDiff(got, goldenLogits(dir).data);
+    const gs = goldenState(dir);
+    let sErr = 0;
+    state.layers.forEach((l, i) => (sErr = Math.max(sErr, maxAbsDiff(l.ssm, gs.get(`ssm_${i}`)!.data))));
+    const pass = err < 1e-4 && sErr < 1e-5;
+    ok &&= pass;
+    say(`| ${backend.name} | ${d} | ${ids.length} | ${err.toExponential(2)} | ${sErr.toExponential(2)} | ${pass ? "pass" : "FAIL"} | ${ms.toFixed(0)} |`);
+  }
+  return ok;
+}
+
+async function main(): Promise<number> {
+  const m = machineInfo();
+  say(`machine: ${m.cpu}, ${m.cores} cores, node ${m.node}, ${m.os}${smoke ? " (SMOKE run: tiny shapes)" : ""}`);
+  const webgpu = await createWebgpuBackend();
+  say(`webgpu backend: ${webgpu.detail}`);
+  const a = webgpu.adapter;
+  say(`adapter: vendor "${a.vendor}", architecture "${a.architecture}", device "${a.device}", description "${a.description}"`);
+  const nvidia = /nvidia/i.test(`${a.vendor} ${a.description} ${a.device}`);
+  if (!nvidia && !smoke) {
+    say("FAIL: the WebGPU adapter is not the NVIDIA GPU (Dawn fell back to another Vulkan driver?)");
+    write();
+    return 1;
+  }
+  say("");
+  say("## Golden parity (test/fixtures/golden; logits < 1e-4, SSM states < 1e-5)");
+  say("");
+  say("| backend | fixture | tokens | max logit err | max state err | result | prefill ms |");
+  say("|---|---|---|---|---|---|---|");
+  let ok = await golden(webgpu);
+  const gpujs = await createGpuBackend();
+  say(`<!-- gpu backend: ${gpujs.detail} -->`);
+  ok = (await golden(gpujs)) && ok;
+  gpujs.dispose();
+  write();
+
+  say("");
+  const shape: BenchShape = smoke ? "tiny" : "mamba2-130m";
+  const prefill = smoke ? [64, 200] : (process.env.SCANSTREAM_DEVICE_PREFILL ?? "512,4096,65536").split(",").map(Number);
+  say(`## Throughput: ${shape}, random weights, f32, webgpu backend (per-op round trips; default maxBlock 256)`);
+  say("");
+  const rows = await runModelBench({
+    shape, backend: webgpu, weights: "f32", prefill, decode: smoke ? 4 : 32, repeats: 1, warmup: 1,
+    log: (l) => console.log(l),
+  });
+  say(formatTable(rows));
+  write();
+  webgpu.dispose();
+  return ok ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    say(`FAIL: ${(e as Error).stack ?? e}`);
+    write();
+    process.exit(1);
+  },
+);

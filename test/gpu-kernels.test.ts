@@ -1,0 +1,237 @@
+// Every op of the gpu (gpu.js webgpu mode) and webgpu (WGSL) backends equals the cpu reference
+// (kernels/cpu, float64 accumulation) for random small shapes: odd sizes, several chunks and partial
+// last chunks, groups, T = 1 (decode step). In CI both run on SwiftShader (software Vulkan).
+//
+// Tolerances (float32 GPU kernels against the float64 reference; u = 2^-24; GPU exp / inverseSqrt
+// are a few ulp, not correctly rounded):
+//   matmul (all dtypes)    |Δ| <= (cols + 4) u Σ_c |w x| + 1e-30  (weights take kernels/quant.ts values)
+//   embed                  bit-exact
+//   conv1d                 |Δ| <= 1e-5 (1 + Σ_k |w x| + |bias|); the carried window is bit-exact
+//   ssdScan, selectiveScan |Δ| <= 2e-5 (1 + max|ref|) for y and the final state
+//   rmsnorm, gatedRmsnorm  |Δ| <= 1e-5 |ref| + 1e-6
+//   dtSoftplus, siluGate   |Δ| <= 1e-6 |ref| + 1e-6 (+ 1e-5 |y| for siluGate's product)
+//   add                    bit-exact
+import "./helpers/gpu.ts";
+import * as fc from "fast-check";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import type { WeightDType } from "../kernels/backend.ts";
+import { createCpuBackend } from "../kernels/cpu/index.ts";
+import { createGpuBackend, type GpuBackend } from "../kernels/gpu/index.ts";
+import { createWebgpuBackend } from "../kernels/webgpu/index.ts";
+
+const cpu = createCpuBackend();
+const backends: [string, GpuBackend][] = [["webgpu (WGSL)", await createWebgpuBackend()], ["gpu (gpu.js)", await createGpuBackend()]];
+const RUNS = { numRuns: 8 };
+const u = 2 ** -24;
+
+function rand(seed: number, n: number, lo = -1, hi = 1): Float32Array {
+  let s = (seed >>> 0) || 1;
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    a[i] = lo + ((s >>> 0) / 4294967296) * (hi - lo);
+  }
+  return a;
+}
+
+function within(what: string, got: Float32Array, want: Float32Array, tol: (i: number) => number): void {
+  assert.is(got.length, want.length, `${what}: length`);
+  for (let i = 0; i < want.length; i++) {
+    const d = Math.abs(got[i] - want[i]);
+    if (!(d <= tol(i))) assert.unreachable(`${what}[${i}] = ${got[i]}, reference ${want[i]} (|Δ| ${d.toExponential(2)} > ${tol(i).toExponential(2)})`);
+  }
+}
+
+const maxAbs = (a: Float32Array) => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+
+test("the backends say what runs: the mode and the adapter", () => {
+  for (const [label, b] of backends) {
+    assert.ok(b.adapter.vendor || b.adapter.description, `${label}: adapter ${JSON.stringify(b.adapter)}`);
+    assert.match(b.detail, b.name === "gpu" ? /^gpu\.js webgpu mode/ : /^WGSL compute shaders/);
+  }
+});
+
+test("matmul equals the cpu reference (all dtypes, odd shapes, T = 1 and prefill)", () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 150 }),
+      fc.constantFrom<WeightDType>("f32", "f16", "bf16", "int8"), fc.integer(),
+      (T, rows, cols, dtype, seed) => {
+        const w = rand(seed, rows * cols, -0.5, 0.5), x = rand(seed + 1, T * cols, -2, 2);
+        const cm = cpu.matrix(w, rows, cols, dtype);
+        const data = (cm as unknown as { data: Float32Array }).data;
+        const want = cpu.matmul(x, T, cm);
+        for (const [label, b] of backends) {
+          const m = b.matrix(w, rows, cols, dtype);
+          within(`${label} ${dtype} [${T}x${cols}]·[${rows}x${cols}]ᵀ`, b.matmul(x, T, m), want, (i) => {
+            const t = Math.floor(i / rows), r = i % rows;
+            let s = 0;
+            for (let c = 0; c < cols; c++) s += Math.abs(data[r * cols + c] * x[t * cols + c]);
+            return (cols + 4) * u * s * 1.01 + 1e-30;
+          });
+          b.release(m);
+        }
+      },
+    ),
+    RUNS,
+  );
+});
+
+test("matmul writes into `out`; weights stay resident across calls; embed is exact", () => {
+  const rows = 11, cols = 37;
+  const w = rand(3, rows * cols, -3, 3);
+  for (const [label, b] of backends) {
+    const m = b.matrix(w, rows, cols);
+    const x = rand(4, 2 * cols);
+    const want = cpu.matmul(x, 2, cpu.matrix(w, rows, cols));
+    const out = new Float32Array(2 * rows + 1).fill(7);
+    for (let rep = 0; rep < 2; rep++) {
+      const got = b.matmul(x, 2, m, out);
+      assert.ok(got === out, `${label}: returns out`);
+      within(`${label} rep ${rep}`, got.subarray(0, 2 * rows), want, (i) => 1e-5 * (1 + Math.abs(want[i])));
+      assert.is(out[2 * rows], 7);
+    }
+    const ids = [0, 10, 3, 3];
+    for (const dtype of ["f32", "f16", "bf16", "int8"] as WeightDType[]) {
+      const em = b.matrix(w, rows, cols, dtype);
+      within(`${label} embed ${dtype}`, b.embed(ids, em), cpu.embed(ids, cpu.matrix(w, rows, cols, dtype)), () => 0);
+    }
+    assert.throws(() => b.embed([rows], m), /outside/);
+  }
+});
+
+test("conv1d equals the cpu reference and carries the same window", () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 33 }), fc.integer({ min: 1, max: 5 }), fc.boolean(), fc.integer(),
+      (T, C, K, withBias, seed) => {
+        const x = rand(seed, T * C, -2, 2), w = rand(seed + 1, C * K), bias = withBias ? rand(seed + 2, C) : null;
+        const win0 = rand(seed + 3, C * (K - 1), -2, 2);
+        const wantWin = win0.slice();
+        const want = cpu.conv1d(x, T, C, K, w, bias, wantWin);
+        for (const [label, b] of backends) {
+          const win = win0.slice();
+          within(`${label} conv1d y T${T} C${C} K${K}`, b.conv1d(x, T, C, K, w, bias, win), want, (i) => {
+            const c = i % C;
+            let s = bias ? Math.abs(bias[c]) : 0;
+            for (let k = 0; k < K; k++) s += Math.abs(w[c * K + k]) * 2;
+            return 1e-5 * (1 + s);
+          });
+          within(`${label} conv1d window`, win, wantWin, () => 0);
+        }
+      },
+    ),
+    RUNS,
+  );
+});
+
+function ssdCase(seed: number, T: number, H: number, P: number, G: number, N: number, chunkSize: number) {
+  return {
+    T, H, P, G, N, chunkSize,
+    x: rand(seed, T * H * P, -2, 2), dt: rand(seed + 1, T * H, 0.001, 0.4), A: rand(seed + 2, H, -6, -0.05),
+    B: rand(seed + 3, T * G * N), C: rand(seed + 4, T * G * N), D: rand(seed + 5, H),
+    state: rand(seed + 6, H * P * N, -0.5, 0.5),
+  };
+}
+
+test("ssdScan equals the cpu reference: step (T = 1) and chunked across chunk boundaries", () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 24 }), fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 3 }),
+      fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 11 }), fc.integer({ min: 1, max: 9 }), fc.integer(),
+      (T, G, hpg, P, N, Q, seed) => {
+        const H = G * hpg;
+        const ref = ssdCase(seed, T, H, P, G, N, Q);
+        const want = cpu.ssdScan(ref);
+        const ys = 2e-5 * (1 + maxAbs(want)), ss = 2e-5 * (1 + maxAbs(ref.state));
+        for (const [label, b] of backends) {
+          const a = ssdCase(seed, T, H, P, G, N, Q);
+          within(`${label} ssd y T${T} H${H} G${G} P${P} N${N} Q${Q}`, b.ssdScan(a), want, () => ys);
+          within(`${label} ssd state`, a.state, ref.state, () => ss);
+        }
+      },
+    ),
+    RUNS,
+  );
+});
+
+test("ssdScan: token by token equals one chunked call; writes into out", () => {
+  const T = 9, H = 4, P = 3, G = 2, N = 5;
+  for (const [label, b] of backends) {
+    const whole = ssdCase(11, T, H, P, G, N, 4);
+    const out = new Float32Array(T * H * P);
+    assert.ok(b.ssdScan({ ...whole, out }) === out);
+    const steps = ssdCase(11, T, H, P, G, N, 4);
+    const cut = (a: Float32Array, per: number, t: number) => a.subarray(t * per, (t + 1) * per);
+    const ys = new Float32Array(T * H * P);
+    for (let t = 0; t < T; t++)
+      ys.set(b.ssdScan({ ...steps, T: 1, x: cut(steps.x, H * P, t), dt: cut(steps.dt, H, t), B: cut(steps.B, G * N, t), C: cut(steps.C, G * N, t) }), t * H * P);
+    within(`${label} token by token`, ys, out, () => 2e-5 * (1 + maxAbs(out)));
+    within(`${label} state`, steps.state, whole.state, () => 2e-5 * (1 + maxAbs(whole.state)));
+  }
+});
+
+test("selectiveScan equals the cpu reference", () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 17 }), fc.oneof(fc.constant(16), fc.integer({ min: 1, max: 9 })), fc.integer(), (T, D, N, seed) => {
+      const mk = () => ({
+        T, D, N, x: rand(seed, T * D, -2, 2), dt: rand(seed + 1, T * D, 0.001, 0.4), A: rand(seed + 2, D * N, -8, -0.05),
+        B: rand(seed + 3, T * N), C: rand(seed + 4, T * N), Dskip: rand(seed + 5, D), state: rand(seed + 6, D * N, -0.5, 0.5),
+      });
+      const ref = mk();
+      const want = cpu.selectiveScan(ref);
+      for (const [label, b] of backends) {
+        const a = mk();
+        within(`${label} selective y T${T} D${D} N${N}`, b.selectiveScan(a), want, () => 2e-5 * (1 + maxAbs(want)));
+        within(`${label} selective state`, a.state, ref.state, () => 2e-5 * (1 + maxAbs(ref.state)));
+      }
+    }),
+    RUNS,
+  );
+});
+
+test("rmsnorm and gatedRmsnorm (both gate orders, groups) equal the cpu reference", () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 90 }), fc.boolean(), fc.integer(), (T, ngroups, gs, nbg, seed) => {
+      const D = ngroups * gs;
+      const x = rand(seed, T * D, -3, 3), z = rand(seed + 1, T * D, -12, 12), w = rand(seed + 2, D, 0.5, 1.5);
+      const want = cpu.rmsnorm(x, T, D, w, 1e-5);
+      const wantG = cpu.gatedRmsnorm(x, z, T, D, gs, w, 1e-5, nbg);
+      for (const [label, b] of backends) {
+        within(`${label} rmsnorm`, b.rmsnorm(x, T, D, w, 1e-5), want, (i) => 1e-5 * Math.abs(want[i]) + 1e-6);
+        within(`${label} gatedRmsnorm nbg=${nbg}`, b.gatedRmsnorm(x, z, T, D, gs, w, 1e-5, nbg), wantG, (i) => 1e-5 * Math.abs(wantG[i]) + 1e-6);
+      }
+    }),
+    RUNS,
+  );
+});
+
+test("dtSoftplus, siluGate and add equal the cpu reference in place", () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 27 }), fc.boolean(), fc.integer(), (T, H, clamp, seed) => {
+      const dt0 = rand(seed, T * H, -80, 40), bias = rand(seed + 1, H, -2, 2);
+      const [lo, hi] = clamp ? [0.01, 3] : [0, Infinity];
+      const want = cpu.dtSoftplus(dt0.slice(), T, H, bias, lo, hi);
+      const y0 = rand(seed + 2, T * H, -5, 5), z = rand(seed + 3, T * H, -30, 30);
+      const wantY = cpu.siluGate(y0.slice(), z);
+      const wantA = cpu.add(y0.slice(), z);
+      for (const [label, b] of backends) {
+        const dt = dt0.slice();
+        assert.ok(b.dtSoftplus(dt, T, H, bias, lo, hi) === dt);
+        within(`${label} dtSoftplus`, dt, want, (i) => 1e-6 * Math.abs(want[i]) + 1e-6);
+        within(`${label} siluGate`, b.siluGate(y0.slice(), z), wantY, (i) => 1e-6 * Math.abs(wantY[i]) + 1e-6 + 1e-5 * Math.abs(y0[i]));
+        within(`${label} add`, b.add(y0.slice(), z), wantA, () => 0);
+      }
+    }),
+    RUNS,
+  );
+});
+
+test.after(() => {
+  for (const [, b] of backends) b.dispose();
+});
+
+test.run();
