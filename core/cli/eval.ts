@@ -122,7 +122,7 @@ export async function evaluate(args: string[]): Promise<number> {
       if (values.plot) {
         const groups = [...new Set(results.map((r) => `${r.mitigation}${jrts.length > 1 ? ` jrt ${r.jrt}` : ""}`))];
         writePlot(values.plot, {
-          title: `passkey accuracy by context length (mean over ${distances ? `distances ${distances.join(", ")}` : `depths ${depths.join(", ")}`})`, xLabel: "context length (tokens)", yLabel: "accuracy",
+          title: `passkey accuracy by length, mean over ${distances ? "distances" : "depths"} ${(distances ?? depths).join(", ")}`, xLabel: "context length (tokens)", yLabel: "accuracy",
           xLog: true, marker: { x: header.trainLength, label: "train length" },
           series: groups.map((g) => ({
             name: g,

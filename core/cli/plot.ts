@@ -165,7 +165,7 @@ export function linePlotPng(spec: PlotSpec): Buffer {
   }
   cv.line(L, T, L, H - B, [0, 0, 0], 2);
   cv.line(L, H - B, W - R, H - B, [0, 0, 0], 2);
-  if (spec.marker && (!spec.xLog || spec.marker.x > 0)) {
+  if (spec.marker && (!spec.xLog || spec.marker.x > 0) && X(spec.marker.x) >= L && X(spec.marker.x) <= W - R) {
     const mx = X(spec.marker.x);
     cv.line(mx, T, mx, H - B, [120, 120, 120], 2, 6);
     cv.text(mx + 6, T + 4, spec.marker.label, [90, 90, 90]);
@@ -179,8 +179,9 @@ export function linePlotPng(spec: PlotSpec): Buffer {
     cv.line(W - R + 16, ly + 7, W - R + 44, ly + 7, c, 3);
     cv.text(W - R + 52, ly, s.name);
   });
-  cv.text((W - cv.text(0, 0, spec.title, undefined, 2, true)) / 2, 14, spec.title);
+  const titleScale = cv.text(0, 0, spec.title, undefined, 2, true) <= W - 16 ? 2 : 1;
+  cv.text(Math.max(8, (W - cv.text(0, 0, spec.title, undefined, titleScale, true)) / 2), 6, spec.title, [0, 0, 0], titleScale);
   cv.text(L + (W - L - R - cv.text(0, 0, spec.xLabel, undefined, 2, true)) / 2, H - B + 36, spec.xLabel);
-  cv.text(8, T - 30, spec.yLabel);
+  cv.text(8, T - 20, spec.yLabel);
   return cv.png();
 }
