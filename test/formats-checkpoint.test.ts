@@ -16,7 +16,7 @@ const FORMATS = path.join(FIXTURES, "formats");
 
 /** Every canonical tensor name of a model, with its shape. */
 function canonicalShapes(cfg: Awaited<ReturnType<typeof openCheckpoint>>["config"]): [string, number[]][] {
-  if (cfg.family === "s4") throw new Error("canonicalShapes lists Mamba tensors");
+  if (cfg.family === "s4" || cfg.family === "mom") throw new Error("canonicalShapes lists Mamba tensors");
   const out: [string, number[]][] = [
     ["backbone.embedding.weight", [cfg.vocab_rows, cfg.d_model]],
     ["backbone.norm_f.weight", [cfg.d_model]],

@@ -7,6 +7,7 @@
 import { CheckpointError, ConfigError } from "../errors.ts";
 import type { Mamba1Config, Mamba2Config, ModelConfig } from "../models/config.ts";
 import { isS4Config, resolveS4Config } from "../models/s4-config.ts";
+import { isMomConfig, resolveMomConfig } from "../models/mom-config.ts";
 import type { TensorSource } from "./tensor.ts";
 import { WeightReader } from "./weights.ts";
 
@@ -97,6 +98,7 @@ function detectStyle(f: Fields): Style {
 export function resolveConfig(json: any, file: string, tensors: TensorSource): ModelConfig {
   if (typeof json !== "object" || json === null || Array.isArray(json)) throw new ConfigError("expected a JSON object", file);
   if (isS4Config(json)) return resolveS4Config(json as Json, file, tensors);
+  if (isMomConfig(json)) return resolveMomConfig(json as Json, file, tensors);
   const f = new Fields(json as Json, file);
   const style = detectStyle(f);
   const cfg = style === "transformers" ? fromTransformers(f) : fromStateSpaces(style === "mistral" ? mistralAsStateSpaces(f) : f);

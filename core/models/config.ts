@@ -93,4 +93,41 @@ export interface S4Config {
 
 export type S4Transform = "none" | "exp" | "relu" | "sigmoid" | "softplus";
 
-export type ModelConfig = Mamba2Config | Mamba1Config | S4Config;
+/** Mixture-of-Memories LM with gated delta-rule memories (fla-style `mom_gated_deltanet` / `mom`);
+ *  see core/models/mom.ts and docs/mom.md. */
+export interface MomConfig {
+  family: "mom";
+  /** Which code wrote the checkpoint: OpenSparseLLMs mom_naive (`mom_gated_deltanet`) or fla `mom`. */
+  lineage: "mom_gated_deltanet" | "mom";
+  /** hidden_size. */
+  d_model: number;
+  n_layer: number;
+  vocab_size: number;
+  vocab_rows: number;
+  tie_embeddings: boolean;
+  norm_eps: number;
+  num_heads: number;
+  /** d_k = head_dim; d_v = head_dim · expand_v; key_dim = num_heads · d_k; value_dim = num_heads · d_v. */
+  head_dim: number;
+  expand_v: number;
+  d_k: number;
+  d_v: number;
+  key_dim: number;
+  value_dim: number;
+  /** Short conv kernel size (conv_size). */
+  conv_size: number;
+  /** use_gate (naive) / use_output_gate (fla): RMSNorm(o)·silu(g_proj(x)) instead of RMSNorm(o). */
+  use_output_gate: boolean;
+  num_memories: number;
+  topk: number;
+  shared_mem: boolean;
+  /** MLP hidden size; naive checkpoints fuse gate and up in one gate_proj [2·I, d] ("fused"). */
+  intermediate_size: number;
+  mlp: "fused" | "split";
+  /** Chunk length of the chunked delta-rule prefill (results do not depend on it). */
+  chunk_size: number;
+  source: { file: string; style: "state-spaces" | "transformers" };
+  train_length?: number;
+}
+
+export type ModelConfig = Mamba2Config | Mamba1Config | S4Config | MomConfig;
