@@ -37,10 +37,12 @@ OUT=${OUT:-$ROOT/gpu-device-out}
 mkdir -p "$OUT"
 BIN=/tmp/scanstream-device
 mkdir -p $BIN
+# xz -d, or Python's lzma where xz-utils is missing
+unxz_to() { if command -v xz >/dev/null; then xz -dc "$1" > "$2"; else python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$1" "$2"; fi; }
 if command -v node >/dev/null && [ "${SCANSTREAM_DEVICE_SMOKE:-}" = 1 ]; then NODE=$(command -v node); else
-  xz -dc .device/node.xz > $BIN/node && chmod +x $BIN/node && NODE=$BIN/node
+  unxz_to .device/node.xz $BIN/node && chmod +x $BIN/node && NODE=$BIN/node
 fi
-xz -dc .device/dawn.node.xz > $BIN/dawn.node
+unxz_to .device/dawn.node.xz $BIN/dawn.node
 if [ "${SCANSTREAM_DEVICE_SMOKE:-}" = 1 ]; then
   export VK_ICD_FILENAMES=${VK_ICD_FILENAMES:-/usr/lib/chromium/vk_swiftshader_icd.json}
 else
