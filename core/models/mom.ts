@@ -26,10 +26,11 @@
 // Prefill runs each memory's subsequence through the chunked (WY) delta-rule form; single tokens use the
 // step recurrence. The delta-rule op is the cpu reference on every backend for now (the Backend interface
 // has no delta-rule op yet); projections, convs and norms go through the backend.
-// Long-context plans (state.plan) are not applied to MoM layers.
+// Long-context mitigations act on Mamba scans: an explicitly requested one is refused (OptionError)
+// rather than silently run as the plain recurrence; "auto" (the CLI read default) runs as "none".
 import type { Backend, Matrix } from "../../kernels/backend.ts";
 import { gatedDeltaScan } from "../../kernels/cpu/delta-rule.ts";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, OptionError } from "../errors.ts";
 import type { MomConfig } from "./config.ts";
 import type { BuildOptions, LayerState, LogitsMode, Model, ModelState, WeightSource } from "./model.ts";
 
@@ -274,6 +275,8 @@ export function buildMom(c: MomConfig, weights: WeightSource, backend: Backend, 
     newState: () => ({ position: 0, layers: layers.map((l) => l.newState()) }),
     forward(ids: ArrayLike<number>, state: ModelState, mode: LogitsMode): Float32Array | null {
       const T = ids.length;
+      if (state.plan && state.plan.kind !== "none" && state.plan.requested !== "auto")
+        throw new OptionError(`"${state.plan.requested}" acts on Mamba scans; MoM models run with mitigation "none"`, "mitigation");
       if (T === 0) return mode === "none" ? null : new Float32Array(0);
       const all = mode === "all" ? new Float32Array(T * V) : null;
       let last: Float32Array | null = null;
