@@ -119,7 +119,7 @@ export function resolveMomConfig(j: Json, file: string, tensors: TensorSource): 
     shared_mem: bool("shared_mem", !naive),
     intermediate_size,
     mlp,
-    chunk_size: 64,
+    chunk_size: 16,
     source: { file, style: "transformers" },
   };
   if (has("max_position_embeddings")) cfg.train_length = int("max_position_embeddings", 2048);

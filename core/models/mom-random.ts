@@ -42,7 +42,7 @@ export function momConfig(p: Partial<Omit<MomConfig, "family">> = {}): MomConfig
     shared_mem: p.shared_mem ?? true,
     intermediate_size: p.intermediate_size ?? 32,
     mlp: p.mlp ?? "fused",
-    chunk_size: p.chunk_size ?? 64,
+    chunk_size: p.chunk_size ?? 16,
     source: p.source ?? { file: "(random)", style: "transformers" },
     ...(p.train_length !== undefined ? { train_length: p.train_length } : {}),
   };

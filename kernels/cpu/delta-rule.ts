@@ -78,75 +78,98 @@ export function gatedDeltaChunked(a: GatedDeltaArgs): Float32Array {
   const out = a.out ?? new Float32Array(T * H * V);
   const S = Float64Array.from(state);
   const gam = new Float64Array(Q);
+  const b = new Float64Array(Q);
+  const Dm = new Float64Array(Q * Q); // e^{γ_t − γ_j}, j <= t
+  const Kc = new Float64Array(Q * K), Qc = new Float64Array(Q * K), Vc = new Float64Array(Q * V);
   const Tm = new Float64Array(Q * Q);
-  const W = new Float64Array(Q * K);
+  const Wm = new Float64Array(Q * K);
   const U = new Float64Array(Q * V);
-  const KK = new Float64Array(Q * Q); // k_tᵀ k_j
-  const QK = new Float64Array(Q * Q); // q_tᵀ k_j
+  const QK = new Float64Array(Q * Q); // e^{γ_t − γ_j}·q_tᵀk_j
+  const row = new Float64Array(V);
   for (let h = 0; h < H; h++) {
     const s0 = h * K * V;
     for (let c0 = 0; c0 < T; c0 += Q) {
       const C = Math.min(Q, T - c0);
-      const ki = (t: number, i: number) => k[((c0 + t) * H + h) * K + i];
-      const qi = (t: number, i: number) => q[((c0 + t) * H + h) * K + i];
-      const vi = (t: number, j: number) => v[((c0 + t) * H + h) * V + j];
-      const bt = (t: number) => beta[(c0 + t) * H + h];
       let acc = 0;
-      for (let t = 0; t < C; t++) gam[t] = acc += g[(c0 + t) * H + h];
-      for (let t = 0; t < C; t++)
+      for (let t = 0; t < C; t++) {
+        const th = (c0 + t) * H + h;
+        gam[t] = acc += g[th];
+        b[t] = beta[th];
+        for (let i = 0; i < K; i++) {
+          Kc[t * K + i] = k[th * K + i];
+          Qc[t * K + i] = q[th * K + i];
+        }
+        for (let j = 0; j < V; j++) Vc[t * V + j] = v[th * V + j];
+      }
+      // Tm = (I + A)⁻¹, A[t, j] = β_t e^{γ_t−γ_j} k_tᵀk_j (j < t), row by row: Tm[t] = e_t − Σ_{j<t} A[t, j] Tm[j]
+      for (let t = 0; t < C; t++) {
+        const Tt = t * Q;
+        for (let c = 0; c < C; c++) Tm[Tt + c] = 0;
+        Tm[Tt + t] = 1;
         for (let j = 0; j <= t; j++) {
+          const dm = Math.exp(gam[t] - gam[j]);
+          Dm[Tt + j] = dm;
           let kk = 0, qk = 0;
           for (let i = 0; i < K; i++) {
-            kk += ki(t, i) * ki(j, i);
-            qk += qi(t, i) * ki(j, i);
+            kk += Kc[t * K + i] * Kc[j * K + i];
+            qk += Qc[t * K + i] * Kc[j * K + i];
           }
-          KK[t * Q + j] = kk;
-          QK[t * Q + j] = qk;
-        }
-      // Tm = (I + A)⁻¹ by forward substitution, row by row: Tm[t] = e_t − Σ_{j<t} A[t, j] Tm[j]
-      for (let t = 0; t < C; t++) {
-        for (let c = 0; c < C; c++) Tm[t * Q + c] = c === t ? 1 : 0;
-        for (let j = 0; j < t; j++) {
-          const A = bt(t) * Math.exp(gam[t] - gam[j]) * KK[t * Q + j];
+          QK[Tt + j] = dm * qk;
+          if (j === t) continue;
+          const A = b[t] * dm * kk;
           if (A === 0) continue;
-          for (let c = 0; c <= j; c++) Tm[t * Q + c] -= A * Tm[j * Q + c];
+          const Tj = j * Q;
+          for (let c = 0; c <= j; c++) Tm[Tt + c] -= A * Tm[Tj + c];
         }
       }
       // W = Tm·diag(β e^γ)·Kc ; U = Tm·diag(β)·Vc − W S₀
       for (let t = 0; t < C; t++) {
-        for (let i = 0; i < K; i++) {
-          let w = 0;
-          for (let c = 0; c <= t; c++) w += Tm[t * Q + c] * bt(c) * Math.exp(gam[c]) * ki(c, i);
-          W[t * K + i] = w;
+        const Wt = t * K, Ut = t * V;
+        for (let i = 0; i < K; i++) Wm[Wt + i] = 0;
+        for (let j = 0; j < V; j++) U[Ut + j] = 0;
+        for (let c = 0; c <= t; c++) {
+          const tc = Tm[t * Q + c] * b[c];
+          if (tc === 0) continue;
+          const tw = tc * Math.exp(gam[c]);
+          for (let i = 0; i < K; i++) Wm[Wt + i] += tw * Kc[c * K + i];
+          for (let j = 0; j < V; j++) U[Ut + j] += tc * Vc[c * V + j];
         }
-        for (let j = 0; j < V; j++) {
-          let u = 0;
-          for (let c = 0; c <= t; c++) u += Tm[t * Q + c] * bt(c) * vi(c, j);
-          for (let i = 0; i < K; i++) u -= W[t * K + i] * S[s0 + i * V + j];
-          U[t * V + j] = u;
+        for (let i = 0; i < K; i++) {
+          const w = Wm[Wt + i];
+          if (w === 0) continue;
+          const Si = s0 + i * V;
+          for (let j = 0; j < V; j++) U[Ut + j] -= w * S[Si + j];
         }
       }
-      // outputs from S₀ and the intra-chunk terms
+      // o_t = scale·(e^{γ_t} S₀ᵀ q_t + Σ_{j≤t} e^{γ_t−γ_j}(q_tᵀk_j) u_j)
       for (let t = 0; t < C; t++) {
-        const et = Math.exp(gam[t]);
-        const o = ((c0 + t) * H + h) * V;
-        for (let j = 0; j < V; j++) {
-          let s = 0;
-          for (let i = 0; i < K; i++) s += S[s0 + i * V + j] * qi(t, i);
-          s *= et;
-          for (let c = 0; c <= t; c++) s += Math.exp(gam[t] - gam[c]) * QK[t * Q + c] * U[c * V + j];
-          out[o + j] = scale * s;
+        row.fill(0);
+        for (let i = 0; i < K; i++) {
+          const qi = Qc[t * K + i];
+          if (qi === 0) continue;
+          const Si = s0 + i * V;
+          for (let j = 0; j < V; j++) row[j] += qi * S[Si + j];
         }
+        const et = Math.exp(gam[t]);
+        for (let j = 0; j < V; j++) row[j] *= et;
+        for (let c = 0; c <= t; c++) {
+          const f = QK[t * Q + c];
+          for (let j = 0; j < V; j++) row[j] += f * U[c * V + j];
+        }
+        const o = ((c0 + t) * H + h) * V;
+        for (let j = 0; j < V; j++) out[o + j] = scale * row[j];
       }
       // S_C = e^{γ_C} S₀ + Σ_j e^{γ_C−γ_j} k_j u_jᵀ
-      const gC = gam[C - 1];
-      const eC = Math.exp(gC);
+      const last = (C - 1) * Q;
+      const eC = Math.exp(gam[C - 1]);
       for (let i = 0; i < K * V; i++) S[s0 + i] *= eC;
       for (let c = 0; c < C; c++) {
-        const f = Math.exp(gC - gam[c]);
+        const f = Dm[last + c];
         for (let i = 0; i < K; i++) {
-          const kf = f * ki(c, i);
-          for (let j = 0; j < V; j++) S[s0 + i * V + j] += kf * U[c * V + j];
+          const kf = f * Kc[c * K + i];
+          if (kf === 0) continue;
+          const Si = s0 + i * V;
+          for (let j = 0; j < V; j++) S[Si + j] += kf * U[c * V + j];
         }
       }
     }
