@@ -10,7 +10,7 @@ import { WeightReader } from "../core/formats/weights.ts";
 import { buildModel } from "../core/models/index.ts";
 import type { Model } from "../core/models/model.ts";
 import { createWasmBackend } from "../kernels/wasm/index.ts";
-import { goldenDirs, goldenLogits, goldenState, goldenTokens, maxAbsDiff } from "./helpers/golden.ts";
+import { assertGoldenPrefill, goldenDirs, goldenLogits, goldenTokens, maxAbsDiff } from "./helpers/golden.ts";
 
 const TOL = 1e-4;
 
@@ -33,24 +33,7 @@ for (const dir of goldenDirs) {
       const m = await wasmModel(dir, threads);
       try {
         assert.is(m.backend.name, "wasm");
-        const ids = goldenTokens(dir);
-        const state = m.model.newState();
-        const got = m.model.forward(ids, state, "all")!;
-        const want = goldenLogits(dir);
-        assert.equal(want.shape, [ids.length, m.config.vocab_rows]);
-        const err = maxAbsDiff(got, want.data);
-        assert.ok(err < TOL, `max abs logit error ${err}`);
-        if (m.config.family === "s4" || m.config.family === "mom") throw new Error("the golden fixtures are Mamba models");
-        const K = m.config.d_conv;
-        const golden = goldenState(dir);
-        state.layers.forEach((layer, i) => {
-          const conv = golden.get(`conv_${i}`)!;
-          const C = conv.shape[1];
-          const tail = Float64Array.from({ length: C * (K - 1) }, (_, j) => conv.data[Math.floor(j / (K - 1)) * K + 1 + (j % (K - 1))]);
-          assert.ok(maxAbsDiff(layer.conv, tail) < 1e-5, `layer ${i} conv ${maxAbsDiff(layer.conv, tail)}`);
-          const ssm = golden.get(`ssm_${i}`)!.data;
-          assert.ok(maxAbsDiff(layer.ssm, ssm) < 1e-5, `layer ${i} ssm ${maxAbsDiff(layer.ssm, ssm)}`);
-        });
+        assertGoldenPrefill(m, dir, TOL);
       } finally {
         m.dispose();
       }

@@ -2,6 +2,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import * as assert from "uvu/assert";
+import type { LoadedModel } from "../../core/index.ts";
 import { readNpy, type NpyArray } from "../../core/formats/npy.ts";
 import { MemoryBytes } from "../../core/formats/bytes.ts";
 import { ZipArchive } from "../../core/formats/zip.ts";
@@ -33,4 +35,30 @@ export function goldenState(dir: string): Map<string, NpyArray> {
   const out = new Map<string, NpyArray>();
   for (const [name, entry] of zip.entries) out.set(name.replace(/\.npy$/, ""), readNpy(zip.read(entry), name));
   return out;
+}
+
+/**
+ * Runs the fixture's tokens through `m` in one prefill and asserts the logits match golden_logits.npy
+ * within `tol` and the final conv / SSM states match golden_state.npz within 1e-5 (the golden conv
+ * holds the last d_conv inputs [1, C, K]; scanstream keeps the last K-1).
+ */
+export function assertGoldenPrefill(m: Pick<LoadedModel, "model" | "config">, dir: string, tol: number): void {
+  const ids = goldenTokens(dir);
+  const state = m.model.newState();
+  const got = m.model.forward(ids, state, "all")!;
+  const want = goldenLogits(dir);
+  assert.equal(want.shape, [ids.length, m.config.vocab_rows]);
+  const err = maxAbsDiff(got, want.data);
+  assert.ok(err < tol, `max abs logit error ${err}`);
+  if (m.config.family !== "mamba1" && m.config.family !== "mamba2") throw new Error("the golden fixtures are Mamba models");
+  const K = m.config.d_conv;
+  const golden = goldenState(dir);
+  state.layers.forEach((layer, i) => {
+    const conv = golden.get(`conv_${i}`)!;
+    const C = conv.shape[1];
+    const tail = Float64Array.from({ length: C * (K - 1) }, (_, j) => conv.data[Math.floor(j / (K - 1)) * K + 1 + (j % (K - 1))]);
+    assert.ok(maxAbsDiff(layer.conv, tail) < 1e-5, `layer ${i} conv ${maxAbsDiff(layer.conv, tail)}`);
+    const ssm = golden.get(`ssm_${i}`)!.data;
+    assert.ok(maxAbsDiff(layer.ssm, ssm) < 1e-5, `layer ${i} ssm ${maxAbsDiff(layer.ssm, ssm)}`);
+  });
 }
