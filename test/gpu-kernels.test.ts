@@ -19,33 +19,12 @@ import type { WeightDType } from "../kernels/backend.ts";
 import { createCpuBackend } from "../kernels/cpu/index.ts";
 import { createGpuBackend, type GpuBackend } from "../kernels/gpu/index.ts";
 import { createWebgpuBackend } from "../kernels/webgpu/index.ts";
+import { U32, maxAbs, rand, within } from "./helpers/op-parity.ts";
 
 const cpu = createCpuBackend();
 const backends: [string, GpuBackend][] = [["webgpu (WGSL)", await createWebgpuBackend()], ["gpu (gpu.js)", await createGpuBackend()]];
 const RUNS = { numRuns: 8 };
-const u = 2 ** -24;
-
-function rand(seed: number, n: number, lo = -1, hi = 1): Float32Array {
-  let s = (seed >>> 0) || 1;
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    a[i] = lo + ((s >>> 0) / 4294967296) * (hi - lo);
-  }
-  return a;
-}
-
-function within(what: string, got: Float32Array, want: Float32Array, tol: (i: number) => number): void {
-  assert.is(got.length, want.length, `${what}: length`);
-  for (let i = 0; i < want.length; i++) {
-    const d = Math.abs(got[i] - want[i]);
-    if (!(d <= tol(i))) assert.unreachable(`${what}[${i}] = ${got[i]}, reference ${want[i]} (|Δ| ${d.toExponential(2)} > ${tol(i).toExponential(2)})`);
-  }
-}
-
-const maxAbs = (a: Float32Array) => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+const u = U32;
 
 test("the backends say what runs: the mode and the adapter", () => {
   for (const [label, b] of backends) {

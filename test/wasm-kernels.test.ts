@@ -19,40 +19,14 @@ import type { Backend, Matrix, WeightDType } from "../kernels/backend.ts";
 import { createCpuBackend } from "../kernels/cpu/index.ts";
 import { INT8_BLOCK } from "../kernels/quant.ts";
 import { createWasmBackend, type WasmBackend } from "../kernels/wasm/index.ts";
+import { U32, maxAbs, rand, within } from "./helpers/op-parity.ts";
 
 const cpu = createCpuBackend();
 const wasm1 = await createWasmBackend({ threads: 1, shared: false, warmUp: false });
 const wasm3 = await createWasmBackend({ threads: 3, grain: "fine", warmUp: false });
 const backends: [string, WasmBackend][] = [["1 thread (single build)", wasm1], ["3 threads", wasm3]];
 const RUNS = { numRuns: 30 };
-const u = 2 ** -24;
-
-/** Deterministic uniform values in [lo, hi) from a seed (fast-check shrinks the seed and shapes). */
-function rand(seed: number, n: number, lo = -1, hi = 1): Float32Array {
-  let s = (seed >>> 0) || 1;
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    a[i] = lo + ((s >>> 0) / 4294967296) * (hi - lo);
-  }
-  return a;
-}
-
-function within(what: string, got: Float32Array, want: Float32Array, tol: (i: number) => number): void {
-  assert.is(got.length, want.length, `${what}: length`);
-  for (let i = 0; i < want.length; i++) {
-    const d = Math.abs(got[i] - want[i]);
-    if (!(d <= tol(i))) assert.unreachable(`${what}[${i}] = ${got[i]}, reference ${want[i]} (|Δ| ${d.toExponential(2)} > ${tol(i).toExponential(2)})`);
-  }
-}
-
-function maxAbs(a: Float32Array): number {
-  let m = 0;
-  for (const v of a) m = Math.max(m, Math.abs(v));
-  return m;
-}
+const u = U32;
 
 const dtypes: WeightDType[] = ["f32", "f16", "bf16", "int8"];
 
