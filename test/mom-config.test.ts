@@ -15,6 +15,7 @@ import { isMomConfig } from "../core/models/mom-config.ts";
 import { s4Safetensors, type RandomTensor } from "../core/models/s4-random.ts";
 import { createCpuBackend } from "../kernels/cpu/index.ts";
 import { ConfigError } from "../core/errors.ts";
+import { load } from "../core/index.ts";
 import { scaledMaxDiff } from "./helpers/random-model.ts";
 
 function writeCkpt(c: MomConfig, json: Record<string, unknown>, seed: number): string {
@@ -81,6 +82,12 @@ test("fla `mom` config: split MLP detected from the tensors, fla defaults", asyn
     const m = buildModel(got, ck.weights, createCpuBackend());
     assert.is(m.forward([1, 2, 3], m.newState(), "last")!.length, 20);
     ck.close();
+    // the public entry point: load() + a session (byte tokenizer: the directory has no tokenizer.json)
+    const lm = await load(dir, { backend: "cpu" });
+    const s = lm.session();
+    await s.feed(String.fromCharCode(1, 2, 3));
+    assert.ok(scaledMaxDiff(s.lastLogits()!, m.forward([1, 2, 3], m.newState(), "last")!) <= 1e-6);
+    lm.dispose();
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
