@@ -3,9 +3,8 @@
 // prefill (chunked SSD) and through step-by-step decode.
 import path from "node:path";
 import { test } from "uvu";
-import * as assert from "uvu/assert";
 import { load } from "../core/index.ts";
-import { assertGoldenPrefill, goldenDirs, goldenLogits, goldenTokens, maxAbsDiff } from "./helpers/golden.ts";
+import { assertGoldenDecode, assertGoldenPrefill, goldenDirs } from "./helpers/golden.ts";
 
 const TOL = 1e-4;
 
@@ -17,14 +16,7 @@ for (const dir of goldenDirs) {
 
   test(`${name}: token-by-token decode matches golden_logits.npy`, async () => {
     const m = await load(dir, { backend: "cpu" });
-    const ids = goldenTokens(dir).slice(0, 64);
-    const V = m.config.vocab_rows;
-    const want = goldenLogits(dir).data.subarray(0, ids.length * V);
-    const state = m.model.newState();
-    const got = new Float32Array(ids.length * V);
-    ids.forEach((id, t) => got.set(m.model.forward([id], state, "last")!, t * V));
-    const err = maxAbsDiff(got, want);
-    assert.ok(err < TOL, `max abs error ${err}`);
+    assertGoldenDecode(m, dir, 64, TOL);
   });
 }
 

@@ -15,7 +15,7 @@ import type { Backend } from "../kernels/backend.ts";
 import { createGpuBackend } from "../kernels/gpu/index.ts";
 import { createBackend } from "../kernels/registry.ts";
 import { createWebgpuBackend } from "../kernels/webgpu/index.ts";
-import { assertGoldenPrefill, goldenDirs, goldenLogits, goldenTokens, maxAbsDiff } from "./helpers/golden.ts";
+import { assertGoldenDecode, assertGoldenPrefill, goldenDirs, goldenLogits, goldenTokens, maxAbsDiff } from "./helpers/golden.ts";
 
 const TOL = 1e-4;
 const backends: [string, Backend][] = [["webgpu", await createWebgpuBackend()], ["gpu", await createGpuBackend()]];
@@ -61,14 +61,7 @@ for (const dir of goldenDirs) {
 
     test(`${name}, ${label}: token-by-token decode matches golden_logits.npy`, async () => {
       const m = await model(dir, backend);
-      const ids = goldenTokens(dir).slice(0, 12);
-      const V = m.config.vocab_rows;
-      const want = goldenLogits(dir).data.subarray(0, ids.length * V);
-      const state = m.model.newState();
-      const got = new Float32Array(ids.length * V);
-      ids.forEach((id, t) => got.set(m.model.forward([id], state, "last")!, t * V));
-      const err = maxAbsDiff(got, want);
-      assert.ok(err < TOL, `max abs logit error ${err}`);
+      assertGoldenDecode(m, dir, 12, TOL);
     });
   }
 }

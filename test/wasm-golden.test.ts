@@ -10,7 +10,7 @@ import { WeightReader } from "../core/formats/weights.ts";
 import { buildModel } from "../core/models/index.ts";
 import type { Model } from "../core/models/model.ts";
 import { createWasmBackend } from "../kernels/wasm/index.ts";
-import { assertGoldenPrefill, goldenDirs, goldenLogits, goldenTokens, maxAbsDiff } from "./helpers/golden.ts";
+import { assertGoldenDecode, assertGoldenPrefill, goldenDirs } from "./helpers/golden.ts";
 
 const TOL = 1e-4;
 
@@ -43,14 +43,7 @@ for (const dir of goldenDirs) {
   test(`${name}, wasm: token-by-token decode matches golden_logits.npy`, async () => {
     const m = await wasmModel(dir, 1);
     try {
-      const ids = goldenTokens(dir).slice(0, 48);
-      const V = m.config.vocab_rows;
-      const want = goldenLogits(dir).data.subarray(0, ids.length * V);
-      const state = m.model.newState();
-      const got = new Float32Array(ids.length * V);
-      ids.forEach((id, t) => got.set(m.model.forward([id], state, "last")!, t * V));
-      const err = maxAbsDiff(got, want);
-      assert.ok(err < TOL, `max abs logit error ${err}`);
+      assertGoldenDecode(m, dir, 48, TOL);
     } finally {
       m.dispose();
     }

@@ -62,3 +62,15 @@ export function assertGoldenPrefill(m: Pick<LoadedModel, "model" | "config">, di
     assert.ok(maxAbsDiff(layer.ssm, ssm) < 1e-5, `layer ${i} ssm ${maxAbsDiff(layer.ssm, ssm)}`);
   });
 }
+
+/** Steps the fixture's first `n` tokens one at a time and asserts each step's logits are within `tol`. */
+export function assertGoldenDecode(m: Pick<LoadedModel, "model" | "config">, dir: string, n: number, tol: number): void {
+  const ids = goldenTokens(dir).slice(0, n);
+  const V = m.config.vocab_rows;
+  const want = goldenLogits(dir).data.subarray(0, ids.length * V);
+  const state = m.model.newState();
+  const got = new Float32Array(ids.length * V);
+  ids.forEach((id, t) => got.set(m.model.forward([id], state, "last")!, t * V));
+  const err = maxAbsDiff(got, want);
+  assert.ok(err < tol, `max abs logit error ${err}`);
+}
