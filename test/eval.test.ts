@@ -30,14 +30,22 @@ test("passkey generator == passkey_task.py (keys, filler counts with Python roun
   assert.is(answer, " 22345");
 });
 
-test("recall generator == recall_task.py (LCG keys, values, asked order)", () => {
+test("recall generator == recall_task.py (recall-v2: LCG high bits, one-letter keys, one-digit values, asked order)", () => {
   const a = recallExample(8, 4, 0);
-  assert.is(a.context, "bk=60 ov=33 vq=74 gh=67 fc=96 wn=97 yo=38 xn=63\nask: ov yo wn xn\n");
-  assert.is(a.answers, "ov=33 yo=38 wn=97 xn=63\n");
-  const b = recallExample(24, 8, 5);
-  assert.is(b.context, "rz=99 zs=20 gj=49 xq=18 sl=63 vo=92 zt=29 ve=74 hj=23 vk=36 gf=81 vm=54 ul=35 jk=40 ll=17 og=54 jz=39 qu=00 kn=37 du=82 yh=87 dk=12 lt=61 pq=42\nask: gf gj lt dk vo ul jz kn\n");
-  assert.is(b.answers, "gf=81 gj=49 lt=61 dk=12 vo=92 ul=35 jz=39 kn=37\n");
-  assert.is(recallExample(48, 8, 23).answers, "hn=23 zm=10 ux=39 st=67 wf=61 rw=72 vb=87 kb=69\n");
+  assert.is(a.context, "h=4 s=9 b=4 e=5 v=8 d=5 c=6 g=5\nask: g s c v\n");
+  assert.is(a.answers, "g=5 s=9 c=6 v=8\n");
+  assert.equal(a.pairs.slice(0, 2), [["h", "4"], ["s", "9"]]);
+  assert.equal(a.asked, ["g", "s", "c", "v"]);
+  const b = recallExample(16, 4, 5);
+  assert.is(b.context, "h=6 w=3 c=3 m=6 p=9 i=4 f=7 v=4 j=1 s=9 u=3 k=1 l=8 y=2 x=4 q=3\nask: s x f m\n");
+  assert.is(b.answers, "s=9 x=4 f=7 m=6\n");
+  assert.is(recallExample(20, 4, 23).answers, "d=8 w=6 z=0 s=3\n");
+  // all 26 letters, all asked (the key loop skips used letters until the alphabet is exhausted)
+  const c = recallExample(26, 26, 3);
+  assert.is(c.answers, "g=7 j=8 r=3 a=1 z=0 x=9 s=2 n=4 m=4 y=7 c=4 q=8 i=8 u=0 e=6 d=3 v=7 l=1 w=3 o=6 f=6 k=8 h=6 t=9 p=3 b=1\n");
+  assert.is(recallExample(1, 1, 0).context + recallExample(1, 1, 0).answers, "d=1\nask: d\nd=1\n");
+  for (const [n, k] of [[27, 4], [8, 9], [8, 0]])
+    assert.throws(() => recallExample(n, k, 0), (e: Error) => e.name === "OptionError", `${k} of ${n}`);
 });
 
 test("lengths: 4K = 4096, 1M = 1048576", () => {
@@ -75,7 +83,7 @@ test("passkey eval: the forked filler prefix gives the state of the full prompt;
   assert.ok(res.every((r) => r.total === 2 && r.accuracy >= 0 && r.accuracy <= 1 && r.jrt === 2));
 });
 
-test("recall eval: the context shown jrt times, values scored per digit pair", async () => {
+test("recall eval: the context shown jrt times, one score per asked value", async () => {
   const seen: string[] = [];
   const res = await evalRecall({
     ...common({ mitigations: [{ name: "none", options: {} }], inspect: (s, t) => void seen.push(`${t.jrt}:${s.position}:${t.example!.context.length}`) }),

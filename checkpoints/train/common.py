@@ -55,9 +55,10 @@ def masked_ce(logits, targets, mask=None):
 
 
 def train(model, get_batch, steps, lr, warmup, log_every, evaluate=None, eval_every=None,
-          clip=1.0, label="", max_seconds=None):
+          clip=1.0, label="", max_seconds=None, aux_loss=None):
     """get_batch(step) -> (inputs [b,l], targets [b,l], mask or None). Returns history.
-    max_seconds: safety stop (the run then reports fewer steps than asked)."""
+    max_seconds: safety stop (the run then reports fewer steps than asked).
+    aux_loss: optional callable -> scalar added to the loss after each forward (MoM load balancing)."""
     opt = make_optimizer(model, lr)
     hist = []
     t0 = time.time()
@@ -69,6 +70,8 @@ def train(model, get_batch, steps, lr, warmup, log_every, evaluate=None, eval_ev
         x, y = x.to(DEVICE), y.to(DEVICE)
         m = None if m is None else m.to(DEVICE)
         loss = masked_ce(model(x), y, m)
+        if aux_loss is not None:
+            loss = loss + aux_loss()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip)

@@ -22,7 +22,7 @@ export const EVAL_USAGE = `eval options (scanstream eval passkey|recall|position
                         position-loss: the largest is the text length, default 64K)
   --depths D[,D..]      passkey depths, 0 = start of the context, 1 = end (default 0,0.25,0.5,0.75,1)
   --distances N[,N..]   passkey: instead of depths, the needle N tokens before the question (K, M allowed)
-  --pairs N[,N..]       recall key-value pairs (default 8,16,24,32,48); --asked N (8)
+  --pairs N[,N..]       recall key-value pairs (default 4,8,12,16,20; at most 26); --asked N (4)
   --jrt N[,N..]         context shown N times (default 1)
   --seed S (0)  --trials K (passkey 4, recall 24)
   --text FILE | --newlines   position-loss text (default: --newlines, the paper's "newlines" prompt)
@@ -50,7 +50,7 @@ export async function evaluate(args: string[]): Promise<number> {
     depths: { type: "string" },
     distances: { type: "string" },
     pairs: { type: "string" },
-    asked: { type: "string", default: "8" },
+    asked: { type: "string", default: "4" },
     jrt: { type: "string", default: "1" },
     seed: { type: "string", default: "0" },
     trials: { type: "string" },
@@ -134,7 +134,7 @@ export async function evaluate(args: string[]): Promise<number> {
         });
       }
     } else if (task === "recall") {
-      const pairs = list(values.pairs, "8,16,24,32,48", (s) => num(s, "pairs", true)!);
+      const pairs = list(values.pairs, "4,8,12,16,20", (s) => num(s, "pairs", true)!);
       const asked = num(values.asked, "asked", true)!;
       const results: CellResult[] = [];
       for (const jrt of jrts) results.push(...(await evalRecall({ ...common, pairs, asked, trials, seed, jrt })));

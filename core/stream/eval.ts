@@ -2,8 +2,8 @@
 // gets): passkey retrieval, multi-query associative recall with and without JRT, and loss by position.
 //
 // The task texts are those the shipped models were trained on (checkpoints/train/passkey_task.py and
-// recall_task.py, copied into the model cards checkpoints/mamba2-passkey/README.md and
-// checkpoints/mamba2-recall/README.md); byte-level, one byte = one token.
+// recall_task.py, copied into the model cards checkpoints/mamba2-passkey/README.md,
+// checkpoints/mamba2-recall/README.md and checkpoints/mom-recall/README.md); byte-level, one byte = one token.
 import { OptionError } from "../errors.ts";
 import type { LongContextOptions } from "../models/long-context.ts";
 import type { Session, SessionOptions } from "./session.ts";
@@ -53,7 +53,7 @@ export function passkeyKey(i: number): string {
   return String(10000 + Number((BigInt(i) * 7919n + 12345n) % 90000n));
 }
 
-// ---- recall (checkpoints/train/recall_task.py) ----
+// ---- recall (checkpoints/train/recall_task.py, task "recall-v2") ----
 
 const M31 = 2 ** 31;
 
@@ -66,6 +66,12 @@ export function lcg(seed: number): () => number {
   };
 }
 
+/** Name of the recall task the generator writes (recall_task.py TASK). */
+export const RECALL_TASK = "recall-v2";
+/** Keys are single lowercase letters, values single digits. */
+export const RECALL_KEYS = 26;
+export const RECALL_VALUES = 10;
+
 export interface RecallExample {
   pairs: [string, string][];
   asked: string[];
@@ -73,19 +79,26 @@ export interface RecallExample {
   answers: string;
 }
 
-/** example(n_pairs, n_asked, i) of the model card (keys, values, asked order from the LCG). */
+/**
+ * example(n_pairs, n_asked, i) of recall_task.py: the LCG seeded with 1000003·(i+1) + 7919·n_pairs,
+ * each draw d = s >> 16 (its high 15 bits); keys: d mod 26 → letter, skipping used ones; values: d mod 10
+ * per key; asked: Fisher–Yates (j = n−1..1, swap j with d mod (j+1)), the first n_asked.
+ * Template: context = "k=v k=v …\nask: k k …\n", answers = "k=v k=v …\n" (asked order).
+ */
 export function recallExample(nPairs: number, nAsked: number, i: number): RecallExample {
-  if (nPairs > 676 || nAsked > nPairs) throw new OptionError(`recall needs n_asked <= n_pairs <= 676, got ${nAsked} of ${nPairs}`, "--pairs");
-  const draw = lcg(1000003 * (i + 1) + 7919 * nPairs);
+  if (!(nAsked >= 1 && nAsked <= nPairs && nPairs <= RECALL_KEYS))
+    throw new OptionError(`recall (${RECALL_TASK}: one-letter keys) needs 1 <= asked <= pairs <= ${RECALL_KEYS}, got ${nAsked} of ${nPairs}`, "--pairs");
+  const next = lcg(1000003 * (i + 1) + 7919 * nPairs);
+  const draw = () => next() >>> 16;
   const keys: string[] = [];
   const used = new Set<number>();
   while (keys.length < nPairs) {
-    const r = draw() % 676;
+    const r = draw() % RECALL_KEYS;
     if (used.has(r)) continue;
     used.add(r);
-    keys.push(String.fromCharCode(97 + Math.floor(r / 26)) + String.fromCharCode(97 + (r % 26)));
+    keys.push(String.fromCharCode(97 + r));
   }
-  const values = keys.map(() => String(draw() % 100).padStart(2, "0"));
+  const values = keys.map(() => String(draw() % RECALL_VALUES));
   const order = keys.map((_, j) => j);
   for (let j = nPairs - 1; j > 0; j--) {
     const r = draw() % (j + 1);
@@ -246,7 +259,7 @@ async function feedContext(s: Session, filler: number[], before: number, needle:
 /**
  * Multi-query associative recall: the model card's examples (pairs, "ask:" list) with the context
  * shown `jrt` times (context repeated with nothing between: it ends with "\n"), then the answers with
- * teacher forcing; a value counts if both digits are the argmax. Accuracy is over values.
+ * teacher forcing; a value counts if every byte of it is the argmax. Accuracy is over values.
  */
 export async function evalRecall(o: EvalCommon & { pairs: number[]; asked: number; trials: number; seed: number; jrt: number }): Promise<CellResult[]> {
   const out: CellResult[] = [];
@@ -268,12 +281,13 @@ export async function evalRecall(o: EvalCommon & { pairs: number[]; asked: numbe
         for (let i = 0; i < items.length; i++) {
           const [k, v] = items[i].split("=");
           await s.feedIds(o.encode((i > 0 ? " " : "") + k + "="), { signal: o.signal });
-          const ids = o.encode(v);
-          const preds = [argmax(s.lastLogits()!, o.allowed)];
-          await s.feedIds([ids[0]]);
-          preds.push(argmax(s.lastLogits()!, o.allowed));
-          await s.feedIds([ids[1]]);
-          if (preds[0] === ids[0] && preds[1] === ids[1]) correct++;
+          // every byte of the value must be the argmax (teacher forcing: the true byte is fed)
+          let ok = true;
+          for (const id of o.encode(v)) {
+            if (argmax(s.lastLogits()!, o.allowed) !== id) ok = false;
+            await s.feedIds([id]);
+          }
+          if (ok) correct++;
         }
         const seconds = (performance.now() - t0) / 1000;
         cell.correct += correct;
