@@ -1,8 +1,9 @@
 // Random-access reads from a checkpoint file. Every loader reads through a ByteSource so that
-// (1) a multi-GB file is never held whole: bytes are read with fs.readSync only when asked for, and
+// (1) a multi-GB file is never held whole: a file on disk is read only where asked (FileBytes in the
+//     Node-only node-files.ts), a fetched or dropped file is one in-memory buffer (MemoryBytes), and
 // (2) every buffer a loader allocates is checked against the file size first: a corrupt length field
 //     becomes a CheckpointError, never a 4 GB allocation. Fuzzing hooks observeAllocations().
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+// Nothing here touches Node: this module and the parsers on it run unchanged in browsers.
 import { CheckpointError } from "../errors.ts";
 
 export interface ByteSource {
@@ -34,52 +35,14 @@ export function allocBytes(n: number, limit: number, file: string, what: string,
   }
 }
 
-function checkRange(src: ByteSource, offset: number, length: number, what: string, tensor?: string): void {
+/** CheckpointError unless [offset, offset + length) lies inside `src`. */
+export function checkRange(src: ByteSource, offset: number, length: number, what: string, tensor?: string): void {
   if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > src.size) {
     throw new CheckpointError(
       `${what} at bytes ${offset}..${offset + length} lies outside the file (${src.size} bytes): truncated or corrupt`,
       src.file,
       tensor,
     );
-  }
-}
-
-/** Reads a file through a descriptor, on demand. */
-export class FileBytes implements ByteSource {
-  readonly size: number;
-  private fd: number | undefined;
-
-  constructor(readonly file: string) {
-    try {
-      this.fd = openSync(file, "r");
-      this.size = fstatSync(this.fd).size;
-    } catch (e) {
-      if (this.fd !== undefined) closeSync(this.fd);
-      throw new CheckpointError(`cannot open: ${(e as Error).message}`, file);
-    }
-  }
-
-  read(offset: number, length: number, what: string, tensor?: string): Uint8Array {
-    if (this.fd === undefined) throw new CheckpointError(`${what}: file already closed`, this.file, tensor);
-    checkRange(this, offset, length, what, tensor);
-    const out = allocBytes(length, this.size, this.file, what, tensor);
-    let done = 0;
-    while (done < length) {
-      let n: number;
-      try {
-        n = readSync(this.fd, out, done, length - done, offset + done);
-      } catch (e) {
-        throw new CheckpointError(`${what}: read failed: ${(e as Error).message}`, this.file, tensor);
-      }
-      if (n === 0) throw new CheckpointError(`${what}: file ended early (was it truncated while open?)`, this.file, tensor);
-      done += n;
-    }
-    return out;
-  }
-
-  close(): void {
-    if (this.fd !== undefined) closeSync(this.fd);
-    this.fd = undefined;
   }
 }
 

@@ -1,12 +1,13 @@
 // A checkpoint folder as users have them on disk: a config (config.json, or Mistral's params.json),
 // weights in one of the formats below, and maybe a tokenizer. openCheckpoint finds the files,
-// opens the weights lazily (only headers are read) and resolves the config against them.
+// opens the weights lazily (only headers are read) and resolves the config against them. Node only
+// (paths); checkpoint-bytes.ts is the same from in-memory files (browsers).
 import { existsSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { CheckpointError, ScanstreamError } from "../errors.ts";
+import { CheckpointError } from "../errors.ts";
 import type { ModelConfig } from "../models/config.ts";
-import { resolveConfig } from "./config.ts";
+import { configAgainst } from "./checkpoint-bytes.ts";
 import { parseConfigJson } from "./json.ts";
 import { SafetensorsFile } from "./safetensors.ts";
 import { ShardedSource, type ClosableSource } from "./sharded.ts";
@@ -82,11 +83,10 @@ export async function openCheckpoint(dir: string): Promise<Checkpoint> {
   const tensors = openTensors(weightsFile);
   let config: ModelConfig;
   try {
-    config = resolveConfig(json, configFile, tensors);
+    config = configAgainst(json, configFile, tensors);
   } catch (e) {
     tensors.close();
-    if (e instanceof ScanstreamError) throw e;
-    throw new CheckpointError(`unexpected failure resolving the config: ${(e as Error).message}`, configFile);
+    throw e;
   }
   const tokenizerFile = TOKENIZER_FILES.map((f) => join(dir, f)).find((p) => existsSync(p));
   return {

@@ -3,7 +3,8 @@
 // relative to the data buffer (byte 8 + N). The header is read and validated on open; tensor bytes
 // are read only when get() asks for them, so a multi-GB file never has to fit in memory.
 import { CheckpointError } from "../errors.ts";
-import { FileBytes, readU64, viewOf, type ByteSource } from "./bytes.ts";
+import { readU64, viewOf, type ByteSource } from "./bytes.ts";
+import { FileBytes } from "./node-files.ts";
 import { checkedNumel, checkedMul, describeDims } from "./shape.ts";
 import type { RawTensor, StoredDType, TensorInfo, TensorSource } from "./tensor.ts";
 

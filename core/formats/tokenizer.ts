@@ -2,9 +2,9 @@
 // through @huggingface/tokenizers, and a byte-level tokenizer (id = byte) for byte models.
 // Both give a streaming decoder whose pieces are always valid UTF-8, even when a character's
 // bytes are spread over several tokens.
-import fs from "node:fs";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { TokenizerError } from "../errors.ts";
+import { readTextFile } from "./node-files.ts";
 
 export interface TextTokenizer {
   readonly kind: "bpe" | "bytes";
@@ -42,10 +42,22 @@ export function byteTokenizer(): TextTokenizer {
   };
 }
 
+/** A tokenizer.json file on disk (Node). */
 export function loadTokenizerJson(file: string): TextTokenizer {
+  let text: string;
+  try {
+    text = readTextFile(file);
+  } catch (e) {
+    throw new TokenizerError(`${file}: cannot read tokenizer.json (${(e as Error).message})`);
+  }
+  return parseTokenizerJson(text, file);
+}
+
+/** A tokenizer.json's text (fetched, dropped, or read from disk); `file` names it in errors. */
+export function parseTokenizerJson(text: string, file: string): TextTokenizer {
   let json: unknown;
   try {
-    json = JSON.parse(fs.readFileSync(file, "utf8"));
+    json = JSON.parse(text);
   } catch (e) {
     throw new TokenizerError(`${file}: cannot read tokenizer.json (${(e as Error).message})`);
   }

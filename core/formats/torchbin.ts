@@ -6,7 +6,8 @@
 // in elements. Tensors may share a storage (tied lm_head) and may be strided views.
 // Opening parses the directory and the pickle; tensor bytes are read on get().
 import { CheckpointError } from "../errors.ts";
-import { allocBytes, FileBytes, type ByteSource } from "./bytes.ts";
+import { allocBytes, type ByteSource } from "./bytes.ts";
+import { FileBytes } from "./node-files.ts";
 import { PickleCallable, PickleDict, PickleTuple, describePickled, unpickle } from "./pickle.ts";
 import { checkDims, checkedAdd, checkedMul, checkedNumel, describeDims, rowMajorStrides } from "./shape.ts";
 import { DTYPE_BYTES, type RawTensor, type StoredDType, type TensorInfo, type TensorSource } from "./tensor.ts";
