@@ -55,18 +55,36 @@ def masked_ce(logits, targets, mask=None):
 
 
 def train(model, get_batch, steps, lr, warmup, log_every, evaluate=None, eval_every=None,
-          clip=1.0, label="", max_seconds=None, aux_loss=None):
+          clip=1.0, label="", max_seconds=None, aux_loss=None, time_budget=None):
     """get_batch(step) -> (inputs [b,l], targets [b,l], mask or None). Returns history.
     max_seconds: safety stop (the run then reports fewer steps than asked).
-    aux_loss: optional callable -> scalar added to the loss after each forward (MoM load balancing)."""
+    aux_loss: optional callable -> scalar added to the loss after each forward (MoM load balancing).
+    time_budget: seconds; then the run ends at `steps` steps or after time_budget seconds, whichever
+    comes first, and the schedule follows progress = max(step / steps, elapsed / time_budget): the
+    cosine reaches its end either way, and get_batch(step, progress) is called (for a curriculum)."""
     opt = make_optimizer(model, lr)
     hist = []
     t0 = time.time()
     run = 0.0
     for step in range(steps):
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, steps, lr, warmup)
-        x, y, m = get_batch(step)
+        if time_budget is not None:
+            prog = max(step / steps, (time.time() - t0) / time_budget)
+            if prog >= 1.0:
+                print(f"{label}time budget reached after {step} steps", flush=True)
+                hist.append({"stopped_at_step": step})
+                break
+            cur = peak = lr
+            if step < warmup:
+                cur = peak * (step + 1) / warmup
+            else:
+                cur = peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * prog)))
+            for g in opt.param_groups:
+                g["lr"] = cur
+            x, y, m = get_batch(step, prog)
+        else:
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, steps, lr, warmup)
+            x, y, m = get_batch(step)
         x, y = x.to(DEVICE), y.to(DEVICE)
         m = None if m is None else m.to(DEVICE)
         loss = masked_ce(model(x), y, m)

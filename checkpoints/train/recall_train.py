@@ -18,7 +18,7 @@ import torch
 
 from recall_task import TASK, build, eval_example, example_from, value_positions
 
-BATCH = 32
+BATCH = 16
 MIN_PAIRS, START_PAIRS, MAX_PAIRS = 2, 4, 20
 CURRICULUM = 0.3
 MAX_ASKED = 4
@@ -31,8 +31,8 @@ EVAL_ASKED = 4
 EVAL_EXAMPLES = 24
 
 
-def cur_max_pairs(step, steps):
-    f = min(1.0, step / max(1, CURRICULUM * steps))
+def cur_max_pairs(progress):
+    f = min(1.0, progress / CURRICULUM)
     return int(round(START_PAIRS + f * (MAX_PAIRS - START_PAIRS)))
 
 
@@ -89,12 +89,14 @@ def value_loss(model, examples):
     return common.masked_ce(model(x.to(D)).cpu(), y, (w == 1.0).float()).item()
 
 
-def run(name, seed, build_model, export, load_exported, describe, default_steps, lr, default_out):
+def run(name, seed, build_model, export, load_exported, describe, default_steps, lr, default_out,
+        default_seconds=1500):
     """build_model() -> nn.Module (logits [b, l, >=256]); export(model, dir, extra_config);
     load_exported(dir) -> model; describe(model) -> dict of sizes for training.json."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=default_steps)
-    ap.add_argument("--max-seconds", type=float, default=None)
+    ap.add_argument("--time-budget", type=float, default=default_seconds,
+                    help="seconds: stop at --steps or after this long, the schedule following the progress")
     ap.add_argument("--out", default=default_out)
     args = ap.parse_args()
 
@@ -105,8 +107,8 @@ def run(name, seed, build_model, export, load_exported, describe, default_steps,
     print(f"{name}: {json.dumps(sizes)}", flush=True)
     rng = np.random.default_rng(seed)
 
-    def get_batch(step):
-        cm = cur_max_pairs(step, args.steps)
+    def get_batch(step, progress):
+        cm = cur_max_pairs(progress)
         return encode_batch([train_example(rng, cm) for _ in range(BATCH)])
 
     vrng = np.random.default_rng(seed + 1)
@@ -120,7 +122,7 @@ def run(name, seed, build_model, export, load_exported, describe, default_steps,
     t_wall = time.time()
     cpu0 = time.process_time()
     hist, secs = common.train(model, get_batch, args.steps, lr=lr, warmup=100, log_every=100,
-                              evaluate=evaluate, eval_every=500, max_seconds=args.max_seconds,
+                              evaluate=evaluate, eval_every=250, time_budget=args.time_budget,
                               aux_loss=getattr(model, "aux_loss", None))
     cpu_s = time.process_time() - cpu0
     load1 = os.getloadavg()
@@ -167,7 +169,8 @@ def run(name, seed, build_model, export, load_exported, describe, default_steps,
     with torch.no_grad():
         probe_logits = re_m(torch.tensor([list(probe.encode("ascii"))]))[0, -1, :256].tolist()
     info = {
-        "model": name, "task": TASK, **sizes, "seed": seed, "steps": args.steps, "batch": BATCH, "lr": lr,
+        "model": name, "task": TASK, **sizes, "seed": seed, "max_steps": args.steps, "time_budget_s": args.time_budget,
+        "steps": next((h["stopped_at_step"] for h in hist if "stopped_at_step" in h), args.steps), "batch": BATCH, "lr": lr,
         "train_pairs": [MIN_PAIRS, MAX_PAIRS], "curriculum": {"start_max_pairs": START_PAIRS, "share_of_steps": CURRICULUM},
         "train_max_asked": MAX_ASKED, "train_length": TRAIN_LENGTH, "p_twice": P_TWICE, "other_weight": OTHER_WEIGHT,
         "train_seconds": round(secs), "train_cpu_seconds": round(cpu_s), "threads": torch.get_num_threads(),

@@ -5,7 +5,7 @@ curriculum, seed, loss and scoring as train_recall.py (Mamba-2), through recall_
 
     /usr/bin/python3 checkpoints/train/train_mom_recall.py      # the shipped model (see its card)
 
-Options: --steps N, --max-seconds S (safety stop), --out DIR (default checkpoints/mom-recall).
+Options: --steps N (upper bound), --time-budget S (default 1500 s), --out DIR (default checkpoints/mom-recall).
 """
 import os
 import sys
@@ -20,7 +20,7 @@ SEED = 777
 # 3 routed memories (top-2) + 1 shared memory, 2 heads, d_k 16, d_v 12: SSM state 2 layers x 4 x 2 x 16 x 12
 # = 3,072 floats (the same as mamba2-recall's); MLP width 32 brings the parameters to about Mamba-2's
 CFG = dict(d_model=64, n_layer=2, vocab_size=256, num_heads=2, head_dim=16, expand_v=0.75, num_memories=3,
-           topk=2, shared_mem=True, conv_size=4, intermediate_size=32, norm_eps=1e-6, chunk_size=16)
+           topk=2, shared_mem=True, conv_size=4, intermediate_size=32, norm_eps=1e-6, chunk_size=32)
 
 
 def describe(model):
@@ -35,7 +35,7 @@ def main():
     recall_train.run("mom-recall", SEED, lambda: MomLM(MomConfig(**CFG)),
                      lambda m, out, extra: export(m, out, {"max_position_embeddings": extra["train_length"], **extra}),
                      load_exported, describe,
-                     default_steps=3000, lr=3e-3, default_out=os.path.join(HERE, "..", "mom-recall"))
+                     default_steps=20000, lr=3e-3, default_out=os.path.join(HERE, "..", "mom-recall"))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ task (recall_task.py), with the context shown once or twice (JRT) at random; on 
 
     /usr/bin/python3 checkpoints/train/train_recall.py          # the shipped model (see its card)
 
-Options: --steps N, --max-seconds S (safety stop), --out DIR (default checkpoints/mamba2-recall).
+Options: --steps N (upper bound), --time-budget S (default 1500 s), --out DIR (default checkpoints/mamba2-recall).
 The shared task / curriculum / scoring / export code is recall_train.py.
 """
 import os
@@ -33,7 +33,7 @@ def main():
     self_test()
     recall_train.run("mamba2-recall", SEED, lambda: Mamba2LM(Config(**CFG)),
                      lambda m, out, extra: export(m, out, extra_config=extra), load_exported, describe,
-                     default_steps=6000, lr=3e-3, default_out=os.path.join(HERE, "..", "mamba2-recall"))
+                     default_steps=20000, lr=3e-3, default_out=os.path.join(HERE, "..", "mamba2-recall"))
 
 
 if __name__ == "__main__":

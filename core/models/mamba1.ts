@@ -13,7 +13,7 @@ import type { Backend } from "../../kernels/backend.ts";
 import type { Mamba1Config } from "./config.ts";
 import { addBias, buildLM, type BlockContext, type Mixer } from "./lm.ts";
 import { scanWithPlan, type ScanLayout } from "./long-context.ts";
-import type { BuildOptions, LayerState, Model, WeightSource } from "./model.ts";
+import { stateArray, type BuildOptions, type LayerState, type Model, type WeightSource } from "./model.ts";
 
 export function buildMamba1(config: Mamba1Config, weights: WeightSource, backend: Backend, opts: BuildOptions = {}): Model {
   return buildLM(config, weights, backend, opts, (_i, prefix) => mamba1Mixer(config, weights, backend, opts, prefix));
@@ -45,7 +45,7 @@ function mamba1Mixer(c: Mamba1Config, weights: WeightSource, backend: Backend, o
   return {
     paramCount: inW.length + (inB?.length ?? 0) + convW.length + (convB?.length ?? 0) + xpW.length + E * R + E +
       E * N + E + d * E + (outB?.length ?? 0),
-    newState: (): LayerState => ({ conv: new Float32Array(E * (K - 1)), ssm: new Float32Array(E * N) }),
+    newState: (): LayerState => ({ conv: stateArray(backend, E * (K - 1)), ssm: stateArray(backend, E * N) }),
     forward(u: Float32Array, T: number, state: LayerState, at: BlockContext): Float32Array {
       const xr = addBias(backend, backend.matmul(u, T, inX), T, inB && inB.subarray(0, E));
       const z = addBias(backend, backend.matmul(u, T, inZ), T, inB && inB.subarray(E));

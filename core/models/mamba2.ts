@@ -14,7 +14,7 @@ import type { Backend } from "../../kernels/backend.ts";
 import type { Mamba2Config } from "./config.ts";
 import { addBias, buildLM, type BlockContext, type Mixer } from "./lm.ts";
 import { scanWithPlan, type ScanLayout } from "./long-context.ts";
-import type { BuildOptions, LayerState, Model, WeightSource } from "./model.ts";
+import { stateArray, type BuildOptions, type LayerState, type Model, type WeightSource } from "./model.ts";
 
 export function buildMamba2(config: Mamba2Config, weights: WeightSource, backend: Backend, opts: BuildOptions = {}): Model {
   return buildLM(config, weights, backend, opts, (_i, prefix) => mamba2Mixer(config, weights, backend, opts, prefix));
@@ -54,7 +54,7 @@ function mamba2Mixer(c: Mamba2Config, weights: WeightSource, backend: Backend, o
   return {
     paramCount: inW.length + (inB?.length ?? 0) + convW.length + (convB?.length ?? 0) + 3 * H +
       (normW?.length ?? 0) + d * E + (outB?.length ?? 0),
-    newState: (): LayerState => ({ conv: new Float32Array(Cv * (K - 1)), ssm: new Float32Array(H * P * N) }),
+    newState: (): LayerState => ({ conv: stateArray(backend, Cv * (K - 1)), ssm: stateArray(backend, H * P * N) }),
     forward(u: Float32Array, T: number, state: LayerState, at: BlockContext): Float32Array {
       const [z, xr, Br, Cr, dt] = proj.map((m, i) => addBias(backend, backend.matmul(u, T, m), T, projBias[i]));
       const [x, B, C] = [xr, Br, Cr].map((v, i) => {

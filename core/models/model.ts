@@ -39,6 +39,18 @@ export interface Model {
   forward(ids: ArrayLike<number>, state: ModelState, logits: LogitsMode): Float32Array | null;
 }
 
+/** A zeroed state array, in the backend's memory when it offers that (see Backend.alloc). */
+export function stateArray(backend: Backend, n: number): Float32Array {
+  if (backend.alloc) {
+    try {
+      return backend.alloc(n);
+    } catch {
+      // out of backend memory: an ordinary array works too (the ops copy it in and out)
+    }
+  }
+  return new Float32Array(n);
+}
+
 export function cloneState(s: ModelState): ModelState {
   return {
     position: s.position,
