@@ -12,7 +12,7 @@
 //     k_raw = x·k_proj[m]ᵀ, v_raw = x·v_proj[m]ᵀ;  q, k, v = silu(causal depthwise conv of q/k/v_raw with
 //     the shared q/k/v_conv1d weights, along m's own token subsequence, continuing m's windows)
 //     q̂, k̂ = per-head x/√(Σx² + 1e-6);  β = sigmoid(x·b_proj[m]ᵀ);  g = −exp(A_log)·softplus(x·a_proj[m]ᵀ + dt_bias)
-//     o_m = gated delta rule (kernels/cpu/delta-rule.ts) with scale 1/√Dk on m's state
+//     o_m = gated delta rule (backend.deltaRule; reference kernels/cpu/delta-rule.ts) with scale 1/√Dk on m's state
 //   o = Σ_j w_j·o_{idx_j} (+ o_shared);  per head o ← RMSNorm(o)·o_norm ⊙ silu(x·g_projᵀ);  out = o·o_projᵀ
 // mlp(x) = down_proj(silu(gate) ⊙ up), gate | up = gate_proj (fused, [2I, d]) or gate_proj / up_proj.
 //
@@ -24,12 +24,12 @@
 // the naive reference code shifts zeros into the conv windows of unselected memories during decode).
 //
 // Prefill runs each memory's subsequence through the chunked (WY) delta-rule form; single tokens use the
-// step recurrence. The delta-rule op is the cpu reference on every backend for now (the Backend interface
-// has no delta-rule op yet); projections, convs and norms go through the backend.
+// step recurrence. Both are the backend's delta-rule op (`backend.deltaRule.gatedDelta`: cpu, wasm, gpu,
+// webgpu); a backend without one runs the cpu reference, and the model says which ran (`deltaRuleOp`).
 // Long-context mitigations act on Mamba scans: an explicitly requested one is refused (OptionError)
 // rather than silently run as the plain recurrence; "auto" (the CLI read default) runs as "none".
 import type { Backend, Matrix } from "../../kernels/backend.ts";
-import { gatedDeltaScan } from "../../kernels/cpu/delta-rule.ts";
+import { cpuDeltaRule } from "../../kernels/cpu/delta-rule.ts";
 import { ConfigError, OptionError } from "../errors.ts";
 import type { MomConfig } from "./config.ts";
 import type { BuildOptions, LayerState, LogitsMode, Model, ModelState, WeightSource } from "./model.ts";
@@ -135,6 +135,11 @@ interface MomLayer {
   paramCount: number;
 }
 
+/** A MoM model; `deltaRuleOp` says which delta-rule op runs ("wasm", or "cpu reference (...)"). */
+export interface MomModel extends Model {
+  readonly deltaRuleOp: string;
+}
+
 function momLayer(c: MomConfig, weights: WeightSource, backend: Backend, dtype: BuildOptions["weights"], i: number): MomLayer {
   const names = momLayerNames(c, i);
   const p = `model.layers.${i}.`;
@@ -178,6 +183,7 @@ function momLayer(c: MomConfig, weights: WeightSource, backend: Backend, dtype: 
   const HKV = H * Dk * Dv;
   const convPer = (2 * Kd + Vd) * Wc;
   const scale = 1 / Math.sqrt(Dk);
+  const deltaRule = backend.deltaRule ?? cpuDeltaRule;
   let paramCount = 0;
   for (const shape of names.values()) paramCount += shape.reduce((a, b) => a * b, 1);
 
@@ -201,7 +207,7 @@ function momLayer(c: MomConfig, weights: WeightSource, backend: Backend, dtype: 
         beta[t * H + h] = sigmoid(beta[t * H + h]);
         g[t * H + h] = A[h] * softplus(g[t * H + h] + dtBias[h]);
       }
-    const y = gatedDeltaScan({
+    const y = deltaRule.gatedDelta({
       T: Tm, H, K: Dk, V: Dv, q, k, v, beta, g, scale, chunkSize: c.chunk_size,
       state: state.ssm.subarray(m * HKV, (m + 1) * HKV),
     });
@@ -243,7 +249,7 @@ function momLayer(c: MomConfig, weights: WeightSource, backend: Backend, dtype: 
   };
 }
 
-export function buildMom(c: MomConfig, weights: WeightSource, backend: Backend, opts: BuildOptions = {}): Model {
+export function buildMom(c: MomConfig, weights: WeightSource, backend: Backend, opts: BuildOptions = {}): MomModel {
   if (c.d_k * c.num_heads !== c.key_dim || c.d_v * c.num_heads !== c.value_dim) throw new ConfigError("key_dim / value_dim inconsistent with num_heads", c.source.file);
   if (c.topk < 1 || c.topk > c.num_memories) throw new ConfigError(`topk ${c.topk} must be in [1, num_memories = ${c.num_memories}]`, c.source.file, "topk");
   if (c.conv_size < 1) throw new ConfigError("conv_size must be >= 1", c.source.file, "conv_size");
@@ -270,6 +276,7 @@ export function buildMom(c: MomConfig, weights: WeightSource, backend: Backend, 
   return {
     config: c,
     backend,
+    deltaRuleOp: backend.deltaRule ? backend.name : `cpu reference (backend ${backend.name} has no delta-rule op)`,
     paramCount,
     stateBytes,
     newState: () => ({ position: 0, layers: layers.map((l) => l.newState()) }),

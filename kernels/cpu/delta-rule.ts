@@ -24,17 +24,33 @@
 // Both forms accumulate in float64; the step form keeps S in float64 for the whole call and rounds it
 // to float32 once at the end, as does the chunked form (differences are rounding only, ~1e-7 relative).
 
-export interface GatedDeltaArgs {
-  T: number; H: number; K: number; V: number;
-  q: Float32Array; k: Float32Array; v: Float32Array;
-  beta: Float32Array; g: Float32Array;
-  /** Multiplies q (1/√K in the models). */
-  scale: number;
-  /** [H, K, V], in/out. */
-  state: Float32Array;
-  /** Chunk length of the chunked form (any positive integer; results do not depend on it). */
-  chunkSize?: number;
-  out?: Float32Array;
+import { BackendError } from "../../core/errors.ts";
+import type { DeltaRuleOps, GatedDeltaArgs } from "../backend.ts";
+
+export type { GatedDeltaArgs } from "../backend.ts";
+
+/**
+ * Checks sizes and lengths of a gatedDelta call (every backend runs it first): a bad call is a
+ * BackendError naming the argument, never an out-of-bounds read. Returns false for T = 0 (nothing to do).
+ */
+export function checkGatedDelta(a: GatedDeltaArgs, backend: string): boolean {
+  const bad = (what: string) => new BackendError(`gatedDelta: ${what}`, backend);
+  for (const [name, v] of [["H", a.H], ["K", a.K], ["V", a.V]] as const)
+    if (!Number.isInteger(v) || v < 1) throw bad(`${name} must be a positive integer, got ${v}`);
+  if (!Number.isInteger(a.T) || a.T < 0) throw bad(`T must be a non-negative integer, got ${a.T}`);
+  if (a.chunkSize !== undefined && (!Number.isInteger(a.chunkSize) || a.chunkSize < 1))
+    throw bad(`chunkSize must be a positive integer, got ${a.chunkSize}`);
+  if (!Number.isFinite(a.scale)) throw bad(`scale must be finite, got ${a.scale}`);
+  const { T, H, K, V } = a;
+  const need: [string, Float32Array | undefined, number][] = [
+    ["q", a.q, T * H * K], ["k", a.k, T * H * K], ["v", a.v, T * H * V], ["beta", a.beta, T * H], ["g", a.g, T * H], ["state", a.state, H * K * V],
+  ];
+  if (a.out) need.push(["out", a.out, T * H * V]);
+  for (const [name, arr, n] of need) {
+    if (!(arr instanceof Float32Array)) throw bad(`tensor ${name} must be a Float32Array`);
+    if (arr.length < n) throw bad(`tensor ${name} has ${arr.length} values, expected at least ${n} for T ${T}, H ${H}, K ${K}, V ${V}`);
+  }
+  return T > 0;
 }
 
 /** The recurrence, token by token. Returns out: [T, H, V]. */
@@ -180,5 +196,9 @@ export function gatedDeltaChunked(a: GatedDeltaArgs): Float32Array {
 
 /** The scan a model calls: the step recurrence for T = 1, the chunked form otherwise. */
 export function gatedDeltaScan(a: GatedDeltaArgs): Float32Array {
+  if (!checkGatedDelta(a, "cpu")) return a.out ?? new Float32Array(0);
   return a.T <= 1 ? gatedDeltaStep(a) : gatedDeltaChunked(a);
 }
+
+/** The cpu backend's delta-rule op (also what models run on a backend without one). */
+export const cpuDeltaRule: DeltaRuleOps = { gatedDelta: gatedDeltaScan };

@@ -3,6 +3,7 @@
 import type { Backend, Matrix, WeightDType } from "../backend.ts";
 import { roundWeights } from "../quant.ts";
 import { conv1d } from "./conv1d.ts";
+import { cpuDeltaRule } from "./delta-rule.ts";
 import { add, dtSoftplus, siluGate } from "./elementwise.ts";
 import { embed, matmul } from "./matmul.ts";
 import { gatedRmsnorm, rmsnorm } from "./norm.ts";
@@ -35,6 +36,7 @@ export function createCpuBackend(): Backend {
     siluGate,
     add,
     s4: cpuS4Ops,
+    deltaRule: cpuDeltaRule,
     dispose() {},
   };
 }

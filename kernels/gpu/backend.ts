@@ -5,6 +5,7 @@
 import { BackendError } from "../../core/errors.ts";
 import type { Backend, Matrix, WeightDType } from "../backend.ts";
 import { roundWeights } from "../quant.ts";
+import { hostDeltaRule } from "./delta-rule.ts";
 import { GpuHost, type HostOptions } from "./host.ts";
 
 interface GpuMatrix extends Matrix {
@@ -137,6 +138,7 @@ export async function createHostBackend(opts: HostOptions): Promise<GpuBackend> 
       a.set(host.call<Float32Array>("add", { a: f32(a), b: f32(b.subarray(0, a.length)) }));
       return a;
     },
+    deltaRule: hostDeltaRule((op, args, transfer) => host.call(op, args, transfer), name),
     dispose(): void {
       matrices.clear();
       host.dispose();

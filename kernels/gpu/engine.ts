@@ -11,6 +11,7 @@
 //   up to a power of two, and checkLoop() refuses anything larger.
 import type { Adapter, Engine } from "./worker.ts";
 import * as K from "./kernels.ts";
+import { gpuJsDeltaRuleOps } from "./delta-rule.ts";
 
 type KernelName = keyof typeof K;
 /** A gpu.js kernel shortcut (untyped library object). */
@@ -90,6 +91,7 @@ export async function createGpuJsEngine(gpuApi: GPU, _device: GPUDevice, info: A
   const out = (r: Float32Array) => ({ result: r, transfer: [r.buffer as ArrayBuffer] });
 
   const ops: Record<string, (a: any) => Promise<{ result: unknown; transfer?: ArrayBuffer[] }>> = {
+    ...gpuJsDeltaRuleOps(gpu),
     async matrix(a: { data: Float32Array; rows: number; cols: number }) {
       const n = a.data.length;
       // the upload kernel: a pipeline kernel whose output buffer stays on the GPU. A pipeline kernel

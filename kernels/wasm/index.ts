@@ -13,6 +13,7 @@ import { BackendError, OptionError } from "../../core/errors.ts";
 import { BUILDS, checkKernels, compileBuild, type Kernels } from "../../wasm/pkg/bindings.ts";
 import type { Backend, Matrix, WeightDType } from "../backend.ts";
 import { conv1d } from "./conv1d.ts";
+import { wasmDeltaRule } from "./delta-rule.ts";
 import { add, dtSoftplus, siluGate } from "./elementwise.ts";
 import { asWasmMatrix, embed, matmul, upload } from "./matmul.ts";
 import { gatedRmsnorm, rmsnorm } from "./norm.ts";
@@ -148,6 +149,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     dtSoftplus: (dt, T, H, bias, lo, hi) => dtSoftplus(rt, dt, T, H, bias, lo, hi),
     siluGate: (y, z) => siluGate(rt, y, z),
     add: (a, b) => add(rt, a, b),
+    deltaRule: wasmDeltaRule(rt),
     release(m: Matrix): void {
       const wm = asWasmMatrix(rt, m);
       rt.free(wm.ptr);

@@ -3,6 +3,7 @@
 // reads the outputs back (activations round-trip per op; docs/gpu.md gives the resident design).
 import type { Adapter, Engine } from "../gpu/worker.ts";
 import { SHADERS, type ShaderName } from "./shaders.ts";
+import { wgslDeltaRuleOps } from "./delta-rule.ts";
 
 const WG = 64;
 const MAXD = 65535;
@@ -99,6 +100,7 @@ export async function createWgslEngine(device: GPUDevice, info: Adapter): Promis
   };
 
   const ops: Record<string, (a: any) => Promise<{ result: unknown; transfer?: ArrayBuffer[] }> | { result: unknown }> = {
+    ...wgslDeltaRuleOps(device),
     matrix(a: { data: Float32Array; rows: number; cols: number }) {
       const buf = device.createBuffer({ size: Math.max(16, a.data.byteLength), usage: S });
       device.queue.writeBuffer(buf, 0, a.data.buffer, a.data.byteOffset, a.data.byteLength);

@@ -30,6 +30,23 @@ export interface Kernels {
    */
   ss_conv1d(x: Ptr, t: number, nc: number, k: number, weight: Ptr, bias: Ptr, window: Ptr, y: Ptr, cLo: number, cHi: number): void;
   /**
+   * Chunked gated delta rule for T tokens in chunks of qc, heads [h_lo, h_hi); `scratch` holds
+   * ss_delta_scratch_floats(qc, dk, dv) floats (8-byte aligned).
+   * (src/delta.rs)
+   */
+  ss_delta_chunked(t: number, nh: number, dk: number, dv: number, qc: number, q: Ptr, k: Ptr, v: Ptr, beta: Ptr, g: Ptr, scale: number, state: Ptr, y: Ptr, hLo: number, hHi: number, scratch: Ptr): void;
+  /**
+   * Floats of scratch one ss_delta_chunked call needs (chunk length qc, key dim dk, value dim dv),
+   * whatever its number of heads (heads run one after another on the same scratch).
+   * (src/delta.rs)
+   */
+  ss_delta_scratch_floats(qc: number, dk: number, dv: number): number;
+  /**
+   * Step recurrence for T tokens, heads [h_lo, h_hi); `scratch` holds dv floats.
+   * (src/delta.rs)
+   */
+  ss_delta_step(t: number, nh: number, dk: number, dv: number, q: Ptr, k: Ptr, v: Ptr, beta: Ptr, g: Ptr, scale: number, state: Ptr, y: Ptr, hLo: number, hHi: number, scratch: Ptr): void;
+  /**
    * dt: [T, H] <- clamp(softplus(dt + bias[h]), lo, hi), in place.
    * (src/elementwise.rs)
    */
@@ -173,6 +190,9 @@ export const SIGNATURES: { readonly [K in KernelName]: { readonly params: readon
   ss_add: { params: [["a", "i32"], ["b", "i32"], ["n", "i32"]], result: null },
   ss_alloc: { params: [["bytes", "i32"]], result: "i32" },
   ss_conv1d: { params: [["x", "i32"], ["t", "i32"], ["nc", "i32"], ["k", "i32"], ["weight", "i32"], ["bias", "i32"], ["window", "i32"], ["y", "i32"], ["cLo", "i32"], ["cHi", "i32"]], result: null },
+  ss_delta_chunked: { params: [["t", "i32"], ["nh", "i32"], ["dk", "i32"], ["dv", "i32"], ["qc", "i32"], ["q", "i32"], ["k", "i32"], ["v", "i32"], ["beta", "i32"], ["g", "i32"], ["scale", "f32"], ["state", "i32"], ["y", "i32"], ["hLo", "i32"], ["hHi", "i32"], ["scratch", "i32"]], result: null },
+  ss_delta_scratch_floats: { params: [["qc", "i32"], ["dk", "i32"], ["dv", "i32"]], result: "i32" },
+  ss_delta_step: { params: [["t", "i32"], ["nh", "i32"], ["dk", "i32"], ["dv", "i32"], ["q", "i32"], ["k", "i32"], ["v", "i32"], ["beta", "i32"], ["g", "i32"], ["scale", "f32"], ["state", "i32"], ["y", "i32"], ["hLo", "i32"], ["hHi", "i32"], ["scratch", "i32"]], result: null },
   ss_dt_softplus: { params: [["dt", "i32"], ["t", "i32"], ["h", "i32"], ["bias", "i32"], ["lo", "f32"], ["hi", "f32"]], result: null },
   ss_embed: { params: [["dtype", "i32"], ["w", "i32"], ["rows", "i32"], ["cols", "i32"], ["ids", "i32"], ["t", "i32"], ["out", "i32"]], result: "i32" },
   ss_f16_specials: { params: [["src", "i32"], ["n", "i32"]], result: "i32" },
@@ -212,8 +232,8 @@ export interface BuildInfo {
 }
 
 export const BUILDS: { readonly single: BuildInfo; readonly threads: BuildInfo } = {
-  single: { file: "scanstream_wasm.wasm", bytes: 75924, sha256: "e6adeb8cd251d2f8340153758e3fa001207629495865fe97cda4ae9b7bcdba84", memory: {"min":17,"shared":false,"imported":false} },
-  threads: { file: "scanstream_wasm_mt.wasm", bytes: 76038, sha256: "d9046434777fff5d54c083317a0b6f8231808f072c2504b17148a6511e2a3faf", memory: {"min":17,"max":65536,"shared":true,"imported":true} },
+  single: { file: "scanstream_wasm.wasm", bytes: 83810, sha256: "a8183b31713ea6e7772cf66f16467911813d62be5ce915c58e8647a42b1a1a3f", memory: {"min":17,"shared":false,"imported":false} },
+  threads: { file: "scanstream_wasm_mt.wasm", bytes: 83924, sha256: "1195e5071ac43a64c59ef90426fb1b3d0692821a1b269768c825b901596d025d", memory: {"min":17,"max":65536,"shared":true,"imported":true} },
 };
 
 export type BuildName = keyof typeof BUILDS;

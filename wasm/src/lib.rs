@@ -12,6 +12,7 @@
 
 pub mod alloc;
 pub mod conv;
+pub mod delta;
 pub mod elementwise;
 pub mod gemm;
 pub mod mamba1;
