@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check on the device machine (an H100 with no Node.js and no registry), in one run:
 # adapter is the NVIDIA GPU, golden parity on the gpu/webgpu backends, prefill 512 / 4096 / 65536 and
-# decode tokens/s of the mamba2-130m shape (bench/gpu-device.ts), then the same shapes on PyTorch +
+# decode tokens/s of the mamba2-130m shape, batched decode with GPU-resident states at batch 1 vs 16
+# (SCANSTREAM_DEVICE_BATCHES=1,16; bench/gpu-device.ts), then the same shapes on PyTorch +
 # transformers' Mamba2 when `import torch, transformers` works there. Report: $OUT/gpu-device.md.
 #
 #   bench/gpu-device.sh prepare    here, once: fills .device/ (xz node binary, xz dawn.node, bundled

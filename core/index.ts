@@ -8,16 +8,22 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Backend, WeightDType } from "../kernels/backend.ts";
 import { checkBackendChoice, createBackend, type BackendChoice } from "../kernels/registry.ts";
-import { openCheckpoint } from "./formats/checkpoint.ts";
+import { OptionError } from "./errors.ts";
+import { openCheckpoint, openTensors } from "./formats/checkpoint.ts";
 import { byteTokenizer, loadTokenizerJson, type TextTokenizer } from "./formats/tokenizer.ts";
 import { WeightReader } from "./formats/weights.ts";
 import type { ModelConfig } from "./models/config.ts";
 import { buildModel } from "./models/index.ts";
+import { buildWithBatchDecoder, type BatchDecoder } from "./models/mamba2-batch.ts";
 import type { Model } from "./models/model.ts";
-import { Session, type SessionOptions } from "./stream/session.ts";
+import {
+  assembleWithFallback, isGpuBackend, ModelFailover, type BackendSwitch, type FallbackChoice,
+} from "./stream/fallback.ts";
+import { Session, type BatchPiece, type GenerateBatchOptions, type SessionOptions } from "./stream/session.ts";
 
 export { Session, AbortError } from "./stream/session.ts";
 export type {
+  BatchPiece, GenerateBatchOptions,
   GenerateOptions, Piece, FeedOptions, SessionOptions, SessionStats, ReadOptions, ReadProgress, AskOptions, Answer,
   CollapseWarning, ReadCursor,
 } from "./stream/session.ts";
@@ -27,12 +33,21 @@ export { readSnapshotFile, writeSnapshotFile } from "./stream/snapshot-file.ts";
 export { MITIGATIONS, DEFAULT_TRAIN_LENGTH, describePlan, resolvePlan } from "./models/long-context.ts";
 export type { MitigationChoice, MitigationKind, LongContextPlan, LongContextOptions, LayerStats } from "./models/long-context.ts";
 export * from "./errors.ts";
+export type { BackendSwitch, FallbackChoice } from "./stream/fallback.ts";
+export type { BatchDecoder, BatchStates } from "./models/mamba2-batch.ts";
 
 export interface LoadOptions {
   backend?: BackendChoice;
   /** Storage dtype of the large matrices on the backend (default f32). */
   weights?: WeightDType;
   threads?: number;
+  /**
+   * What a gpu / webgpu backend gives way to when it cannot start or an op fails mid-stream (default
+   * "wasm"; "none": the BackendError is thrown). A switch is never silent: `backendSwitches`,
+   * `onBackendSwitch` and every session's stats() report it (core/stream/fallback.ts).
+   */
+  fallback?: FallbackChoice;
+  onBackendSwitch?: (s: BackendSwitch) => void;
 }
 
 export interface LoadedModel {
@@ -40,7 +55,12 @@ export interface LoadedModel {
   readonly config: ModelConfig;
   readonly model: Model;
   readonly tokenizer: TextTokenizer;
+  /** The backend that runs the model now (it changes once if a GPU backend fails). */
   readonly backend: Backend;
+  /** Backend changes so far (a GPU backend that did not start, or that failed mid-stream), oldest first. */
+  readonly backendSwitches: BackendSwitch[];
+  /** Batched decode with GPU-resident states (webgpu + Mamba-2), used by generateBatch; null elsewhere. */
+  readonly batch: BatchDecoder | null;
   /** sha256 of the config and weight files (computed on first use). */
   hash(): string;
   /** A new stream on the model; `opts` picks the long-context mitigation (default "none"). */
@@ -49,27 +69,73 @@ export interface LoadedModel {
 }
 
 export async function load(dir: string, opts: LoadOptions = {}): Promise<LoadedModel> {
-  checkBackendChoice(opts.backend ?? "auto");
+  const choice = opts.backend ?? "auto";
+  checkBackendChoice(choice);
+  const fallback = opts.fallback ?? "wasm";
+  if (fallback !== "wasm" && fallback !== "none") throw new OptionError(`expected "wasm" or "none", got "${fallback}"`, "fallback");
   const ckpt = await openCheckpoint(dir);
   try {
-    const backend = await createBackend(opts.backend ?? "auto", { threads: opts.threads });
-    const model = buildModel(ckpt.config, new WeightReader(ckpt), backend, { weights: opts.weights });
+    const { config, weightsFile } = ckpt;
+    // a GPU backend that does not start (or cannot hold the weights) gives way to wasm, and says so
+    const { loaded: { model, decoder }, initial } = await assembleWithFallback(choice, fallback, async (name) => {
+      const backend = await createBackend(name as BackendChoice, { threads: opts.threads });
+      // on webgpu a Mamba-2 model also gets its batched decoder (Session.generateBatch), on the same weights
+      return buildWithBatchDecoder(config, new WeightReader(ckpt), backend, { weights: opts.weights });
+    }, opts.onBackendSwitch);
+    let failover: ModelFailover | null = null;
+    if (initial.length) failover = new ModelFailover(model, null, initial);
+    else if (isGpuBackend(model.backend.name) && fallback === "wasm") {
+      // the standby for a failure mid-stream: wasm starts now (its start is async, while a switch
+      // happens inside a synchronous forward call); the weights are read again only if it is needed
+      const standby = await createBackend("wasm", { threads: opts.threads });
+      const rebuild = () => {
+        const tensors = openTensors(weightsFile);
+        try {
+          return buildModel(config, new WeightReader({ tensors, config }), standby, { weights: opts.weights });
+        } finally {
+          tensors.close();
+        }
+      };
+      failover = new ModelFailover(model, rebuild, [], opts.onBackendSwitch, () => standby.dispose());
+    }
     const tokenizer = ckpt.tokenizerFile ? loadTokenizerJson(ckpt.tokenizerFile) : byteTokenizer();
     let hash: string | undefined;
     const modelHash = () => (hash ??= hashCheckpoint(dir));
+    const current = () => failover?.model ?? model;
     return {
       dir,
-      config: ckpt.config,
-      model,
+      config,
+      get model() {
+        return current();
+      },
       tokenizer,
-      backend,
+      get backend() {
+        return current().backend;
+      },
+      get backendSwitches() {
+        return failover?.switches ?? [];
+      },
+      batch: decoder,
       hash: modelHash,
-      session: (o?: SessionOptions) => new Session({ model, tokenizer, modelHash }, o),
-      dispose: () => backend.dispose(),
+      session: (o?: SessionOptions) =>
+        new Session(failover ? { get model() { return current(); }, tokenizer, modelHash, failover, batch: decoder } : { model, tokenizer, modelHash, batch: decoder }, o),
+      dispose: () => {
+        decoder?.dispose();
+        if (failover) failover.dispose();
+        else model.backend.dispose();
+      },
     };
   } finally {
     ckpt.close();
   }
+}
+
+/**
+ * Generates from several sessions of one loaded model together (Session.generateBatch): on webgpu
+ * with a Mamba-2 model one decode step of all of them is one GPU submission, states stay resident.
+ */
+export function generateBatch(sessions: Session[], opts?: GenerateBatchOptions): AsyncGenerator<BatchPiece> {
+  return Session.generateBatch(sessions, opts);
 }
 
 /** Hash of config.json and every weight file in the folder, streamed (constant memory). */

@@ -13,7 +13,9 @@ import type { TextTokenizer } from "../formats/tokenizer.ts";
 import {
   describePlan, layerStats, resolvePlan, type LayerStats, type LongContextOptions, type LongContextPlan,
 } from "../models/long-context.ts";
-import { cloneState, type Model, type ModelState } from "../models/model.ts";
+import type { BatchDecoder, BatchStates } from "../models/mamba2-batch.ts";
+import { cloneState, type LogitsMode, type Model, type ModelState } from "../models/model.ts";
+import { DEFAULT_CHECKPOINT_EVERY, Journal, type BackendSwitch, type ModelFailover } from "./fallback.ts";
 import { createRng, logprobOf, sample, type SamplingOptions } from "./sampling.ts";
 import { decodeSnapshot, encodeSnapshot } from "./snapshot.ts";
 import {
@@ -57,6 +59,20 @@ export interface SessionContext {
   tokenizer: TextTokenizer;
   /** Identity of the weights, written into snapshots. */
   modelHash: () => string;
+  /** GPU failure fallback shared by the model's sessions (fallback.ts); `model` is then its current model. */
+  failover?: ModelFailover;
+  /** Batched decode with resident states (webgpu, Mamba-2: core/models/mamba2-batch.ts), if available. */
+  batch?: BatchDecoder | null;
+}
+
+/** A piece of Session.generateBatch: `index` is the session's place in the array given. */
+export interface BatchPiece extends Piece {
+  index: number;
+}
+
+export interface GenerateBatchOptions extends GenerateOptions {
+  /** One prompt per session, fed first (each session alone); "" continues from the session's state. */
+  prompts?: string[];
 }
 
 export class AbortError extends ScanstreamError {}
@@ -65,6 +81,11 @@ export class AbortError extends ScanstreamError {}
 export interface SessionOptions extends LongContextOptions {
   /** Called once per layer when its state norms leave the range seen within the training length. */
   onWarning?: (w: CollapseWarning) => void;
+  /**
+   * On a GPU backend: tokens between host copies of the state kept for the failure fallback (default
+   * 64; a copy is also taken after every feed call). A GPU failure replays at most this many tokens.
+   */
+  checkpointEvery?: number;
 }
 
 /** A layer's state left the range seen within the training length (a sign of state collapse). */
@@ -90,6 +111,11 @@ export interface SessionStats {
   /** Largest layers[i].ratio. */
   maxRatio: number;
   warnings: CollapseWarning[];
+  /** The backend that runs this session's model now ("webgpu", "wasm", ...), and its detail. */
+  backend: string;
+  backendDetail: string;
+  /** Backend changes of the model (GPU start-up failure, GPU failure mid-stream), oldest first. */
+  backendSwitches: BackendSwitch[];
 }
 
 export interface ReadProgress {
@@ -194,11 +220,20 @@ export class Session {
   private warnings: CollapseWarning[] = [];
   private doc: DocCache | null = null;
   private cursor: ReadCursor | null = null;
+  /** Host copy of the state + ids since, for the GPU failure fallback (null when none can happen). */
+  private journal: Journal | null = null;
+  /** The failover generation this session's state belongs to. */
+  private generation = 0;
+  /** Set while generateBatch keeps this session's state on the device (the host arrays are then stale). */
+  private resident: { pool: BatchStates; slot: number } | null = null;
 
   constructor(private readonly ctx: SessionContext, private readonly opts: SessionOptions = {}) {
+    const every = opts.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
+    if (!(Number.isInteger(every) && every > 0)) throw new OptionError(`expected a positive integer, got ${every}`, "checkpointEvery");
     this.plan = resolvePlan(ctx.model.config, opts);
     this.state = ctx.model.newState();
     this.state.plan = this.plan;
+    this.startJournal();
   }
 
   /** The long-context plan this session runs (mitigation, parameters, training length). */
@@ -224,6 +259,9 @@ export class Session {
       layers,
       maxRatio: layers.reduce((m, l) => Math.max(m, l.ratio), 0),
       warnings: [...this.warnings],
+      backend: this.ctx.model.backend.name,
+      backendDetail: this.ctx.model.backend.detail,
+      backendSwitches: this.ctx.failover?.switches ?? [],
     };
   }
 
@@ -245,41 +283,34 @@ export class Session {
   /** Run token ids through the model in blocks. */
   async feedIds(ids: ArrayLike<number>, opts: FeedOptions = {}): Promise<void> {
     const block = opts.blockTokens ?? 256;
+    this.checkNotResident();
     this.checkIds(ids);
     this.flushPending();
     for (let i = 0; i < ids.length; i += block) {
       throwIfAborted(opts.signal);
       const part = Array.prototype.slice.call(ids, i, i + block) as number[];
       if (opts.onLogits) {
-        const all = this.ctx.model.forward(part, this.state, "all")!;
+        const all = this.run(part, "all", "prefill")!;
         const V = this.ctx.model.config.vocab_rows;
         this.logits = all.slice((part.length - 1) * V);
         opts.onLogits(all, i, part.length);
-      } else this.logits = this.ctx.model.forward(part, this.state, "last");
+      } else this.logits = this.run(part, "last", "prefill");
       this.checkCollapse();
       opts.onProgress?.({ tokens: Math.min(ids.length, i + block), position: this.state.position });
       if (ids.length > block) await yieldToLoop();
     }
+    if (ids.length) this.journal?.mark(this.state);
   }
 
   /** Stream generated text. Feeds `prompt` first (it may be "" to continue from the current state). */
   async *generate(prompt: string, opts: GenerateOptions = {}): AsyncGenerator<Piece> {
     const { tokenizer } = this.ctx;
-    const maxTokens = opts.maxTokens ?? 128;
-    if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new OptionError(`expected a non-negative integer, got ${maxTokens}`, "maxTokens");
-    if (opts.temperature !== undefined && !(opts.temperature >= 0)) throw new OptionError(`expected >= 0, got ${opts.temperature}`, "temperature");
-    if (opts.topP !== undefined && !(opts.topP > 0 && opts.topP <= 1)) throw new OptionError(`expected in (0, 1], got ${opts.topP}`, "topP");
+    const maxTokens = checkGenerateOptions(opts);
     if (prompt) await this.feed(prompt, { signal: opts.signal });
-    this.flushPending();
-    if (!this.logits) {
-      if (tokenizer.eosId === null) throw new OptionError("the session is empty and the tokenizer has no end-of-text token to start from: give a prompt", "prompt");
-      await this.feedIds([tokenizer.eosId]);
-    }
+    await this.startLogits();
     const rng = createRng(opts.seed ?? 0);
     const allowed = Math.min(this.ctx.model.config.vocab_rows, tokenizer.vocabSize);
-    const decoder = tokenizer.streamDecoder();
-    const stops = (opts.stop ?? []).filter((s) => s.length > 0);
-    let held = ""; // text withheld because it may be the start of a stop string
+    const out = new PieceStream(tokenizer, opts);
     for (let n = 0; n < maxTokens; n++) {
       if (opts.signal?.aborted) return;
       this.flushPending();
@@ -287,38 +318,171 @@ export class Session {
       const token = sample(logits, allowed, opts, rng);
       const logprob = logprobOf(logits, token, allowed);
       this.pending.push(token);
-      if (token === tokenizer.eosId && opts.stopAtEos !== false) break;
-      held += decoder.push(token);
-      const hit = firstStop(held, stops);
-      if (hit >= 0) {
-        yield { text: held.slice(0, hit), token, logprob };
-        return;
-      }
-      const keep = stopPrefixLength(held, stops);
-      yield { text: held.slice(0, held.length - keep), token, logprob };
-      held = held.slice(held.length - keep);
+      const { piece, end } = out.push(token, logprob);
+      if (end === "eos") break;
+      yield piece!;
+      if (end === "stop") return;
       await yieldToLoop();
     }
-    const rest = held + decoder.flush();
-    if (rest) yield { text: rest, token: -1, logprob: 0 };
+    const rest = out.rest();
+    if (rest) yield rest;
+  }
+
+  /**
+   * Generates from several sessions of one model together: each decode step runs all of them at
+   * once. On the webgpu backend with a Mamba-2 model their states stay on the GPU for the whole call
+   * and a step is one submission for all of them (docs/gpu.md); elsewhere they are decoded one after
+   * the other. Each session produces the tokens its own generate() would (same options and seed);
+   * pieces come in session order within a step, tagged with the session's index. While it runs,
+   * snapshot() / fork() of a member read its state back; feeding it is an error.
+   */
+  static async *generateBatch(sessions: Session[], opts: GenerateBatchOptions = {}): AsyncGenerator<BatchPiece> {
+    const maxTokens = checkGenerateOptions(opts);
+    if (!Array.isArray(sessions) || sessions.length === 0 || !sessions.every((x) => x instanceof Session))
+      throw new OptionError("expected a non-empty array of sessions", "sessions");
+    if (new Set(sessions).size !== sessions.length) throw new OptionError("a session appears twice", "sessions");
+    const ctx = sessions[0].ctx;
+    if (sessions.some((x) => x.ctx.model !== ctx.model)) throw new OptionError("the sessions must belong to one loaded model", "sessions");
+    if (sessions.some((x) => x.resident)) throw new OptionError("a session is in another running generateBatch", "sessions");
+    const prompts = opts.prompts;
+    if (prompts !== undefined && (!Array.isArray(prompts) || prompts.length !== sessions.length))
+      throw new OptionError(`expected one prompt per session (${sessions.length})`, "prompts");
+    // prompts: each session alone (the chunked scan), then every session has the logits of its last token
+    for (let i = 0; i < sessions.length; i++) {
+      if (prompts?.[i]) await sessions[i].feed(prompts[i], { signal: opts.signal });
+      await sessions[i].startLogits();
+    }
+    const { tokenizer } = ctx;
+    const allowed = Math.min(ctx.model.config.vocab_rows, tokenizer.vocabSize);
+    const rngs = sessions.map(() => createRng(opts.seed ?? 0));
+    const outs = sessions.map(() => new PieceStream(tokenizer, opts));
+    let active = sessions.map((_, i) => i);
+    const dec = ctx.batch;
+    let pool: BatchStates | null = null;
+    try {
+      if (dec && dec.model === ctx.model && sessions.every((x) => x.plan.kind === "none" && x.ctx.batch === dec)) {
+        pool = dec.alloc(sessions.length);
+        for (let i = 0; i < sessions.length; i++) {
+          pool.write(i, sessions[i].state);
+          sessions[i].resident = { pool, slot: i };
+        }
+      }
+      for (let n = 0; n < maxTokens && active.length; n++) {
+        if (opts.signal?.aborted) return;
+        Session.step(sessions, active);
+        const still: number[] = [];
+        for (const i of active) {
+          const x = sessions[i];
+          const token = sample(x.logits!, allowed, opts, rngs[i]);
+          const logprob = logprobOf(x.logits!, token, allowed);
+          x.pending.push(token);
+          const { piece, end } = outs[i].push(token, logprob);
+          if (piece) yield { ...piece, index: i };
+          if (end === null) still.push(i);
+          else if (end === "eos") {
+            const rest = outs[i].rest();
+            if (rest) yield { ...rest, index: i };
+          }
+        }
+        active = still;
+        await yieldToLoop();
+      }
+      for (const i of active) {
+        const rest = outs[i].rest();
+        if (rest) yield { ...rest, index: i };
+      }
+    } finally {
+      if (pool) {
+        for (const x of sessions) {
+          try {
+            x.leaveBatch();
+          } catch {
+            // the device failed and no fallback is armed: the error that did it is on its way up
+            x.resident = null;
+          }
+        }
+        pool.free();
+      }
+    }
+  }
+
+  /** Runs the pending token of each active session: one batched step for those resident on the device. */
+  private static step(sessions: Session[], active: number[]): void {
+    const todo = active.filter((i) => sessions[i].pending.length > 0);
+    const res = todo.filter((i) => sessions[i].resident);
+    if (res.length) {
+      const first = sessions[res[0]];
+      const pool = first.resident!.pool;
+      let logits: Float32Array | null = null;
+      try {
+        logits = pool.step(res.map((i) => sessions[i].pending[0]), res.map((i) => sessions[i].resident!.slot));
+      } catch (e) {
+        const fo = first.ctx.failover;
+        if (!fo || !fo.canRecover(e)) throw e;
+        // the device failed: every member rebuilds its state on the standby from its journal
+        fo.switchAway(e, first.state.position, "decode");
+        for (const x of sessions)
+          if (x.resident) {
+            x.resident = null;
+            x.recover();
+          }
+      }
+      if (logits) {
+        const V = first.ctx.model.config.vocab_rows;
+        res.forEach((i, b) => {
+          const x = sessions[i];
+          const ids = x.pending;
+          x.pending = [];
+          x.state.position += 1;
+          x.logits = logits!.slice(b * V, (b + 1) * V);
+          x.journal?.record(ids, () => x.syncState());
+        });
+      }
+    }
+    for (const i of todo) if (!sessions[i].resident) sessions[i].flushPending();
+  }
+
+  /** The host state, read back from the device first while the session is in a batch. */
+  private syncState(): ModelState {
+    if (this.resident) this.resident.pool.read(this.resident.slot, this.state);
+    return this.state;
+  }
+
+  /** Ends residency: the state comes back to the host arrays. */
+  private leaveBatch(): void {
+    if (!this.resident) return;
+    this.syncState();
+    this.resident = null;
+  }
+
+  /** Runs pending tokens; an empty session starts from the end-of-text token. */
+  private async startLogits(): Promise<void> {
+    this.flushPending();
+    if (!this.logits) {
+      if (this.ctx.tokenizer.eosId === null) throw new OptionError("the session is empty and the tokenizer has no end-of-text token to start from: give a prompt", "prompt");
+      await this.feedIds([this.ctx.tokenizer.eosId]);
+    }
   }
 
   /** An independent copy of this session (the state is copied; weights are shared). */
   fork(): Session {
     const s = new Session(this.ctx, this.opts);
     s.plan = this.plan;
-    s.state = cloneState(this.state);
+    s.state = cloneState(this.syncState());
     s.logits = this.logits && this.logits.slice();
     s.pending = [...this.pending];
     s.warned = new Set(this.warned);
     s.warnings = [...this.warnings];
     s.doc = this.doc;
     s.cursor = this.cursor && { ...this.cursor };
+    s.journal = this.journal && this.journal.copy();
+    s.generation = this.generation;
     return s;
   }
 
   /** Forget everything: back to the zero state (the long-context plan stays). */
   reset(): void {
+    this.checkNotResident();
     this.state = this.ctx.model.newState();
     this.state.plan = this.plan;
     this.logits = null;
@@ -327,12 +491,13 @@ export class Session {
     this.warnings = [];
     this.doc = null;
     this.cursor = null;
+    this.startJournal();
   }
 
   /** The state as bytes (header, model hash, position, plan, read cursor, checksum); `restore` takes them back. */
   snapshot(): Uint8Array {
     return encodeSnapshot({
-      modelHash: this.ctx.modelHash(), state: this.state, pending: this.pending, lastLogits: this.logits,
+      modelHash: this.ctx.modelHash(), state: this.syncState(), pending: this.pending, lastLogits: this.logits,
       ...(this.cursor ? { meta: { read: { ...this.cursor } } } : {}),
     });
   }
@@ -342,6 +507,7 @@ export class Session {
    * session's, since its state was computed under it; a version-1 snapshot keeps the session's plan.
    */
   restore(bytes: Uint8Array, what?: string): void {
+    this.checkNotResident();
     const s = decodeSnapshot(bytes, this.ctx.modelHash(), what);
     const fresh = this.ctx.model.newState();
     const ok = s.state.layers.length === fresh.layers.length &&
@@ -357,6 +523,7 @@ export class Session {
     this.doc = null;
     const read = (s.meta as { read?: ReadCursor } | undefined)?.read;
     this.cursor = read && Number.isInteger(read.chars) && typeof read.sha256 === "string" ? { ...read } : null;
+    this.startJournal();
   }
 
   /**
@@ -557,9 +724,55 @@ export class Session {
 
   private flushPending(): void {
     if (this.pending.length === 0) return;
+    this.checkNotResident();
     const ids = this.pending;
     this.pending = [];
-    this.logits = this.ctx.model.forward(ids, this.state, "last");
+    this.logits = this.run(ids, "last", "decode");
+  }
+
+  private checkNotResident(): void {
+    if (this.resident) throw new OptionError("this session is decoding in a running generateBatch: change it after the batch ends", "session");
+  }
+
+  /** The journal starts at the current state (on a model that can still switch backends). */
+  private startJournal(): void {
+    const fo = this.ctx.failover;
+    this.journal = fo?.armed ? new Journal(this.state, this.opts.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY) : null;
+    this.generation = fo?.generation ?? 0;
+  }
+
+  /**
+   * model.forward on this session's state. With a GPU failover (fallback.ts): a call that fails on
+   * the GPU moves the model to the standby backend, the state is rebuilt there from the journal and
+   * the call runs again, so the caller sees one successful call.
+   */
+  private run(ids: number[], mode: LogitsMode, phase: "prefill" | "decode"): Float32Array | null {
+    this.checkNotResident();
+    const fo = this.ctx.failover;
+    if (!fo || !this.journal) return this.ctx.model.forward(ids, this.state, mode);
+    if (this.generation !== fo.generation) this.recover();
+    if (!this.journal) return fo.model.forward(ids, this.state, mode);
+    const position = this.state.position;
+    let out: Float32Array | null;
+    try {
+      out = fo.model.forward(ids, this.state, mode);
+    } catch (e) {
+      if (!fo.canRecover(e)) throw e;
+      fo.switchAway(e, position, phase);
+      this.recover();
+      out = fo.model.forward(ids, this.state, mode);
+    }
+    this.journal?.record(ids, () => this.state);
+    return out;
+  }
+
+  /** The state rebuilt on the failover's current model from the journal (the old backend is never read). */
+  private recover(): void {
+    const fo = this.ctx.failover!;
+    this.state = this.journal!.replay(fo.model);
+    this.state.plan = this.plan;
+    this.generation = fo.generation;
+    if (!fo.armed) this.journal = null;
   }
 
   private checkIds(ids: ArrayLike<number>): void {
@@ -601,6 +814,46 @@ function* subPieces(s: string, size: number): Generator<string> {
     i = j;
   }
   if (i < s.length) yield s.slice(i);
+}
+
+/** Checks generate()'s options; returns maxTokens. */
+function checkGenerateOptions(opts: GenerateOptions): number {
+  const maxTokens = opts.maxTokens ?? 128;
+  if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new OptionError(`expected a non-negative integer, got ${maxTokens}`, "maxTokens");
+  if (opts.temperature !== undefined && !(opts.temperature >= 0)) throw new OptionError(`expected >= 0, got ${opts.temperature}`, "temperature");
+  if (opts.topP !== undefined && !(opts.topP > 0 && opts.topP <= 1)) throw new OptionError(`expected in (0, 1], got ${opts.topP}`, "topP");
+  return maxTokens;
+}
+
+/** Sampled tokens -> text pieces: whole UTF-8 characters, text that may start a stop string held back. */
+class PieceStream {
+  private readonly decoder: ReturnType<TextTokenizer["streamDecoder"]>;
+  private readonly stops: string[];
+  private held = "";
+
+  constructor(private readonly tokenizer: TextTokenizer, private readonly opts: GenerateOptions) {
+    this.decoder = tokenizer.streamDecoder();
+    this.stops = (opts.stop ?? []).filter((s) => s.length > 0);
+  }
+
+  /** The piece of `token`; `end` says generation ends here: "eos" (no piece) or "stop" (cut before the stop string). */
+  push(token: number, logprob: number): { piece: Piece | null; end: "eos" | "stop" | null } {
+    if (token === this.tokenizer.eosId && this.opts.stopAtEos !== false) return { piece: null, end: "eos" };
+    this.held += this.decoder.push(token);
+    const hit = firstStop(this.held, this.stops);
+    if (hit >= 0) return { piece: { text: this.held.slice(0, hit), token, logprob }, end: "stop" };
+    const keep = stopPrefixLength(this.held, this.stops);
+    const piece = { text: this.held.slice(0, this.held.length - keep), token, logprob };
+    this.held = this.held.slice(this.held.length - keep);
+    return { piece, end: null };
+  }
+
+  /** What is still held when generation ends without a stop string. */
+  rest(): Piece | null {
+    const text = this.held + this.decoder.flush();
+    this.held = "";
+    return text ? { text, token: -1, logprob: 0 } : null;
+  }
 }
 
 function throwIfAborted(signal?: AbortSignal): void {

@@ -19,6 +19,10 @@ export interface GpuBackend extends Backend {
   readonly adapter: { vendor: string; architecture: string; device: string; description: string };
   /** Frees one matrix's GPU buffer now. */
   release(m: Matrix): void;
+  /** The worker-side id of a matrix of this backend (for engine-specific ops that read it). */
+  matrixId(m: Matrix): number;
+  /** Runs an engine-specific op in the worker (resident-state decode, test hooks: kernels/webgpu). */
+  call<T>(op: string, args: unknown, transfer?: ArrayBuffer[]): T;
 }
 
 const f32 = (a: Float32Array) => a.slice(); // a copy the worker may own (the caller's array stays intact)
@@ -60,6 +64,8 @@ export async function createHostBackend(opts: HostOptions): Promise<GpuBackend> 
       host.call("release", { id: g.id });
       matrices.delete(g);
     },
+    matrixId: (m) => asMatrix(m).id,
+    call: (op, args, transfer) => host.call(op, args, transfer),
     matmul(x, T, w, out) {
       const m = asMatrix(w);
       if (T === 0) return out ?? new Float32Array(0);

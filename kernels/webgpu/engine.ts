@@ -3,6 +3,8 @@
 // reads the outputs back (activations round-trip per op; docs/gpu.md gives the resident design).
 import type { Adapter, Engine } from "../gpu/worker.ts";
 import { SHADERS, type ShaderName } from "./shaders.ts";
+import { createFaults, type FaultSpec } from "./faults.ts";
+import { createMamba2Decode } from "./mamba2-decode.ts";
 import { wgslDeltaRuleOps } from "./delta-rule.ts";
 
 const WG = 64;
@@ -98,8 +100,11 @@ export async function createWgslEngine(device: GPUDevice, info: Adapter): Promis
     if (!m) throw new Error(`matrix ${id} is not resident (released or from another backend)`);
     return m;
   };
+  // batched Mamba-2 decode with resident state (mamba2-decode.ts), on the matrices above
+  const m2 = createMamba2Decode(device, (id) => mat(id).buf);
 
   const ops: Record<string, (a: any) => Promise<{ result: unknown; transfer?: ArrayBuffer[] }> | { result: unknown }> = {
+    ...m2.ops,
     ...wgslDeltaRuleOps(device),
     matrix(a: { data: Float32Array; rows: number; cols: number }) {
       const buf = device.createBuffer({ size: Math.max(16, a.data.byteLength), usage: S });
@@ -213,13 +218,20 @@ export async function createWgslEngine(device: GPUDevice, info: Adapter): Promis
     },
   };
 
+  const faults = createFaults();
   const engine: Engine = {
     run(op, args) {
+      if (op === "injectFault") {
+        faults.arm(args as FaultSpec);
+        return { result: null };
+      }
+      faults.check(op);
       const f = ops[op];
       if (!f) throw new Error(`unknown op ${op}`);
       return f(args);
     },
     close() {
+      m2.close();
       for (const m of matrices.values()) m.buf.destroy();
       matrices.clear();
     },
