@@ -4,9 +4,9 @@
 //   3. measures prefill (512, 4096, 65536 tokens) and decode tokens/s of the mamba2-130m shape with
 //      random weights (bench/model-bench.ts) on the webgpu backend (gpu.js cannot hold the 50288x768
 //      embedding: its index arithmetic is float32, exact to 2^24 values),
-//   4. measures batched decode with GPU-resident states (Session.generateBatch's path, core/models/
-//      mamba2-batch.ts) at batch 1 and 16 (SCANSTREAM_DEVICE_BATCHES), the same shape and weights:
-//      tokens/s over all sessions, per session, and the ratio to batch 1, next to the per-op path,
+//   4. measures batched decode with GPU-resident states (bench/batch-decode.ts: Session.generateBatch's
+//      path) at batch 1 and 16 (SCANSTREAM_DEVICE_BATCHES), the same shape: tokens/s over all
+//      sessions, per session, and the ratio to batch 1, next to the per-op path,
 // and writes a markdown report to $OUT/gpu-device.md (or ./gpu-device.md).
 //
 // SCANSTREAM_DEVICE_SMOKE=1: any adapter (SwiftShader), the tiny shape, prefill 64 / 200, decode 4,
@@ -22,9 +22,8 @@ import { createWebgpuBackend } from "../kernels/webgpu/index.ts";
 import { MemoryBytes } from "../core/formats/bytes.ts";
 import { readNpy, type NpyArray } from "../core/formats/npy.ts";
 import { ZipArchive } from "../core/formats/zip.ts";
-import { buildWithBatchDecoder } from "../core/models/mamba2-batch.ts";
-import { mulberry32, randomWeights } from "../core/models/random.ts";
-import { BENCH_SHAPES, formatTable, machineInfo, runModelBench, type BenchShape } from "./model-bench.ts";
+import { runBatchDecodeBench } from "./batch-decode.ts";
+import { formatTable, machineInfo, runModelBench, type BenchShape } from "./model-bench.ts";
 
 const smoke = process.env.SCANSTREAM_DEVICE_SMOKE === "1";
 const outDir = process.env.OUT || ".";
@@ -82,61 +81,6 @@ async function golden(backend: Backend): Promise<boolean> {
   return ok;
 }
 
-const argmaxRow = (l: Float32Array, from: number, n: number): number => {
-  let best = 0;
-  for (let i = 1; i < n; i++) if (l[from + i] > l[from + best]) best = i;
-  return best;
-};
-
-/**
- * Batched decode with resident states: `steps` greedy tokens for B sessions at once (one submission
- * per step, B ids up, B logit rows down, argmax on the host as a session would), for each B; and the
- * per-op path (model.forward of one token) as the batch-1 baseline of what sessions do without it.
- */
-async function batchedDecode(shape: BenchShape, batches: number[], steps: number): Promise<void> {
-  const config = BENCH_SHAPES[shape]();
-  if (config.family !== "mamba2") throw new Error(`batched decode needs a Mamba-2 shape, got ${shape}`);
-  const backend = await createWebgpuBackend();
-  const { model, decoder } = buildWithBatchDecoder(config, randomWeights(config, 1), backend);
-  if (!decoder) throw new Error("no batched decoder on this backend");
-  const V = config.vocab_rows;
-  const rand = mulberry32(7);
-  const ids = (n: number) => Array.from({ length: n }, () => Math.floor(rand() * config.vocab_size));
-  say(`## Batched decode, GPU-resident states: ${shape}, random weights, f32, ${steps} steps after 2 warm-up steps`);
-  say("");
-  say("| path | sessions | steps | wall s | tok/s (all sessions) | tok/s per session | vs resident batch 1 |");
-  say("|---|---|---|---|---|---|---|");
-  // per-op path, one session (what Session.generate does on webgpu today)
-  {
-    const st = model.newState();
-    let logits = model.forward(ids(1), st, "last")!;
-    logits = model.forward([argmaxRow(logits, 0, V)], st, "last")!;
-    const t0 = performance.now();
-    for (let k = 0; k < steps; k++) logits = model.forward([argmaxRow(logits, 0, V)], st, "last")!;
-    const s = (performance.now() - t0) / 1000;
-    say(`| per-op round trips | 1 | ${steps} | ${s.toFixed(2)} | ${(steps / s).toFixed(1)} | ${(steps / s).toFixed(1)} | |`);
-    write();
-  }
-  let base = 0;
-  for (const B of batches) {
-    const pool = decoder.alloc(B);
-    const slots = Array.from({ length: B }, (_, b) => b);
-    let cur = ids(B);
-    const next = (l: Float32Array) => slots.map((b) => argmaxRow(l, b * V, V));
-    for (let w = 0; w < 2; w++) cur = next(pool.step(cur, slots));
-    const t0 = performance.now();
-    for (let k = 0; k < steps; k++) cur = next(pool.step(cur, slots));
-    const s = (performance.now() - t0) / 1000;
-    pool.free();
-    const all = (B * steps) / s;
-    if (B === batches[0]) base = all;
-    say(`| resident, one submission per step | ${B} | ${steps} | ${s.toFixed(2)} | ${all.toFixed(1)} | ${(steps / s).toFixed(1)} | ${(all / base).toFixed(2)}x |`);
-    write();
-  }
-  decoder.dispose();
-  backend.dispose();
-}
-
 async function main(): Promise<number> {
   const m = machineInfo();
   say(`machine: ${m.cpu}, ${m.cores} cores, node ${m.node}, ${m.os}${smoke ? " (SMOKE run: tiny shapes)" : ""}`);
@@ -177,7 +121,10 @@ async function main(): Promise<number> {
 
   say("");
   const batches = smoke ? [1, 4] : (process.env.SCANSTREAM_DEVICE_BATCHES ?? "1,16").split(",").map(Number);
-  await batchedDecode(shape, batches, smoke ? 4 : 64);
+  await runBatchDecodeBench(shape, batches, smoke ? 4 : 64, (line) => {
+    say(line);
+    write();
+  });
   write();
   return ok ? 0 : 1;
 }
