@@ -90,7 +90,12 @@ export async function buildLibrary(): Promise<Record<string, number>> {
   mkdirSync(DIST, { recursive: true });
   const lib = await esbuild.build({ ...common, entryPoints: { scanstream: path.join(ROOT, "core/browser.ts") }, outdir: DIST });
   checkNoExternals(lib.metafile!);
-  const gpu = await esbuild.build({ ...common, entryPoints: { "gpu-worker": path.join(ROOT, "kernels/gpu/worker.browser.ts") }, outdir: DIST });
+  // not minified: gpu.js translates kernel functions from their source text (kernels/gpu/kernels.ts),
+  // and renamed block-scoped variables can collide once gpu.js hoists them into one WGSL scope
+  const gpu = await esbuild.build({
+    ...common, minifyWhitespace: false, minifyIdentifiers: false,
+    entryPoints: { "gpu-worker": path.join(ROOT, "kernels/gpu/worker.browser.ts") }, outdir: DIST,
+  });
   checkNoExternals(gpu.metafile!);
   for (const f of WASM_FILES) copyFileSync(path.join(ROOT, "wasm/pkg", f), path.join(DIST, f));
   const sizes: Record<string, number> = {};

@@ -2,8 +2,9 @@
 // the result at once) while WebGPU is asynchronous (mapAsync, onSubmittedWorkDone): a worker thread
 // owns the GPUDevice and runs each op; the calling thread posts the op on a MessageChannel, sleeps in
 // Atomics.wait until the worker flips a flag in a SharedArrayBuffer, then takes the reply with
-// receiveMessageOnPort (no event-loop turn needed). Node only for now (browsers forbid Atomics.wait on
-// the main thread: there the backend would have to run the whole model inside a worker).
+// receiveMessageOnPort (no event-loop turn needed). In a browser the same protocol runs between two
+// Web Workers, with the reply written into shared memory (web-bridge.ts): the runtime must live in a
+// dedicated worker, since a page's main thread may not Atomics.wait.
 //
 // Failure modes are typed: a worker that dies, an op that throws on the GPU (device lost, validation
 // error) or a reply that does not come within `timeoutMs` is a BackendError naming the backend.
@@ -38,9 +39,16 @@ function workerSpec(): { code: string | URL; eval: boolean } {
   return { code: `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(url)}); })`, eval: true };
 }
 
+/** What GpuHost needs of a connection to the GPU worker (Node: Connection below; browsers: WebBridge). */
+interface Bridge {
+  lastError: string | null;
+  readonly adapter: InitReply["adapter"];
+  call<T>(op: string, args: unknown, transfer: ArrayBuffer[], name: string, timeoutMs: number): T;
+}
+
 /** The one worker of this thread (Dawn's native module is loaded once per process: two workers that
  *  each load it crash the process), shared by every gpu / webgpu backend as separate sessions. */
-class Connection {
+class Connection implements Bridge {
   lastError: string | null = null;
   constructor(
     readonly worker: import("node:worker_threads").Worker,
@@ -76,12 +84,11 @@ class Connection {
   }
 }
 
-let connecting: Promise<Connection> | null = null;
+let connecting: Promise<Bridge> | null = null;
 
-async function connect(opts: HostOptions): Promise<Connection> {
+async function connect(opts: HostOptions): Promise<Bridge> {
   const name = opts.engine;
-  if (typeof process === "undefined" || !process.versions?.node)
-    throw new BackendError("the GPU backends run in Node.js only for now (they block on Atomics.wait)", name);
+  if (typeof process === "undefined" || !process.versions?.node) return (await import("./web-bridge.ts")).WebBridge.start(name);
   const wt = await import("node:worker_threads");
   const spec = workerSpec();
   const flag = new Int32Array(new SharedArrayBuffer(4));
@@ -113,14 +120,14 @@ export class GpuHost {
 
   private constructor(
     readonly engine: EngineKind,
-    private readonly conn: Connection,
+    private readonly conn: Bridge,
     private readonly session: number,
     private readonly timeoutMs: number,
     readonly init: InitReply,
   ) {}
 
   static async start(opts: HostOptions): Promise<GpuHost> {
-    let conn: Connection;
+    let conn: Bridge;
     try {
       connecting ??= connect(opts);
       conn = await connecting;
