@@ -127,7 +127,7 @@ test("wasm (1 thread, 2 threads) equals the cpu reference", () => {
   );
 });
 
-test("wasm at a MoM-like head size (K = V = 64, chunks of 32 and a partial one)", () => {
+test("wasm at a MoM-like head size (K = V = 64, full chunks and a partial one)", () => {
   for (const [T, chunk] of [[1, undefined], [77, undefined], [40, 16]] as const)
     for (const b of [wasm1, wasm2]) check(`wasm ${b.threads}`, b, { T, H: 4, K: 64, V: 64, chunk, general: false, zero: false, cut: 0, seed: T });
 });
