@@ -132,6 +132,20 @@ test("wasm at a MoM-like head size (K = V = 64, full chunks and a partial one)",
     for (const b of [wasm1, wasm2]) check(`wasm ${b.threads}`, b, { T, H: 4, K: 64, V: 64, chunk, general: false, zero: false, cut: 0, seed: T });
 });
 
+test("wasm: state and out living in wasm memory (alloc()) are used in place", () => {
+  for (const T of [1, 9]) {
+    const c: Case = { T, H: 3, K: 7, V: 5, chunk: 4, general: false, zero: false, cut: 0, seed: 40 + T };
+    const a = inputs(c);
+    const refState = a.state.slice();
+    const want = cpuDeltaRule.gatedDelta({ ...a, state: refState });
+    const state = wasm2.alloc(a.state.length), out = wasm2.alloc(T * c.H * c.V);
+    state.set(a.state);
+    assert.ok(wasm2.deltaRule!.gatedDelta({ ...a, state, out }) === out, "returns out");
+    close(`T ${T}: out`, out, want);
+    close(`T ${T}: state`, state, refState);
+  }
+});
+
 test("webgpu (WGSL) and gpu (gpu.js) equal the cpu reference", () => {
   fc.assert(
     fc.property(caseArb(12, 12), (c) => {
