@@ -60,7 +60,7 @@ test.after(async () => {
 const demo = (page: Page) => page.evaluate(() => (window as unknown as { scanstreamDemo: Demo }).scanstreamDemo);
 
 async function open(url: string): Promise<{ page: Page; errors: string[] }> {
-  const page = await browser.newPage({ viewport: { width: 1100, height: 1300 } });
+  const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
   const errors: string[] = [];
   page.on("pageerror", (e) => errors.push(e.message));
   await page.goto(url);

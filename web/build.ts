@@ -15,7 +15,7 @@
 //
 // Usage: tsx web/build.ts [--no-types] [--no-demo]
 import { execFileSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { builtinModules } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -108,6 +108,12 @@ export function buildTypes(): void {
   const tsc = path.join(ROOT, "node_modules/typescript/bin/tsc");
   rmSync(path.join(ROOT, "dist/types"), { recursive: true, force: true });
   execFileSync(process.execPath, [tsc, "-p", path.join(ROOT, "web/tsconfig.types.json")], { stdio: "inherit", cwd: ROOT });
+  // tsc keeps the sources' ".ts" specifiers in declarations; consumers resolve "./x.js" to x.d.ts
+  for (const f of readdirSync(path.join(ROOT, "dist/types"), { recursive: true, encoding: "utf8" })) {
+    if (!f.endsWith(".d.ts")) continue;
+    const file = path.join(ROOT, "dist/types", f);
+    writeFileSync(file, readFileSync(file, "utf8").replace(/((?:from|import)\s*\(?\s*"\.{1,2}\/[^"]*?)\.ts"/g, '$1.js"'));
+  }
 }
 
 /** Builds dist/demo: the page script and the runtime worker, which import the library bundle itself. */
