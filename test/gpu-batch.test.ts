@@ -15,7 +15,7 @@ import { mamba2Config, randomModel, randomWeights, scaledMaxDiff } from "./helpe
 
 const DIR = "checkpoints/mamba2-text";
 const PROMPTS = ["In the beginning", "And the LORD said unto Moses, ", "Blessed are the", "1:1 "];
-const N = 12;
+const N = 8; // SwiftShader runs a batched step of 4 mamba2-text sessions in ~10 s on 2 busy cores
 const greedy = { maxTokens: N, temperature: 0, stopAtEos: false };
 
 let wasm: LoadedModel;
@@ -139,7 +139,7 @@ test("snapshot / fork during a batch read the state back; the batch goes on; fee
     let refused = false;
     const pending: Promise<void>[] = [];
     const got = await batch(sessions, { ...greedy, prompts: PROMPTS.slice(0, 3) }, (i, count) => {
-      if (i === 1 && count[1] === 5 && !snap) {
+      if (i === 1 && count[1] === 4 && !snap) {
         snap = sessions[1].snapshot();
         fork = sessions[2].fork();
         forkAt = count[2];
@@ -153,8 +153,8 @@ test("snapshot / fork during a batch read the state back; the batch goes on; fee
     const restored = m.session();
     restored.restore(snap!);
     const after: number[] = [];
-    for await (const p of restored.generate("", { ...greedy, maxTokens: N - 5 })) if (p.token >= 0) after.push(p.token);
-    assert.equal(after, got[1].slice(5));
+    for await (const p of restored.generate("", { ...greedy, maxTokens: N - 4 })) if (p.token >= 0) after.push(p.token);
+    assert.equal(after, got[1].slice(4));
     const forked: number[] = [];
     for await (const p of fork!.generate("", { ...greedy, maxTokens: N - forkAt })) if (p.token >= 0) forked.push(p.token);
     assert.equal(forked, got[2].slice(forkAt));
@@ -166,17 +166,19 @@ test("snapshot / fork during a batch read the state back; the batch goes on; fee
 test("device lost in the middle of a batched decode: every session goes on on wasm, same tokens", async () => {
   const m = await load(DIR, { backend: "webgpu" });
   try {
-    const sessions = PROMPTS.map(() => m.session({ checkpointEvery: 3 }));
+    const prompts = PROMPTS.slice(1);
+    const sessions = prompts.map(() => m.session({ checkpointEvery: 3 }));
     let armed = false;
-    const got = await batch(sessions, { ...greedy, prompts: PROMPTS }, (i, count) => {
-      // after session 3's 5th token the next GPU op is the batched step of token 5 (or a state read
-      // for a host copy every 3 tokens): it fails as a lost device does
-      if (i === 3 && count[3] === 5 && !armed) {
+    const got = await batch(sessions, { ...greedy, prompts }, (i, count) => {
+      // after the last session's 5th token the next GPU op is the batched step that runs token 5
+      // (host copies were read after tokens 3, so token 4 is replayed): it fails as a lost device does
+      if (i === 2 && count[2] === 5 && !armed) {
         armed = true;
         (m.backend as WebgpuBackend).injectFault({ afterOps: 1, mode: "lost" });
       }
     });
-    for (let i = 0; i < PROMPTS.length; i++) assert.equal(got[i], (await alone(wasm, PROMPTS[i])).tokens, `session ${i}`);
+    assert.ok(armed);
+    for (let i = 0; i < prompts.length; i++) assert.equal(got[i], (await alone(wasm, prompts[i])).tokens, `session ${i}`);
     const sw = m.backendSwitches;
     assert.is(sw.length, 1);
     assert.equal([sw[0].from, sw[0].to, sw[0].phase], ["webgpu", "wasm", "decode"]);
