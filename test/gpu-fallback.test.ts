@@ -7,7 +7,9 @@
 import "./helpers/gpu.ts";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { BackendError, load, type BackendSwitch, type LoadedModel, type Piece, type Session } from "../core/index.ts";
+import {
+  BackendError, load, type BackendSwitch, type LoadedModel, type Piece, type Session, type SessionOptions,
+} from "../core/index.ts";
 import { assembleWithFallback } from "../core/stream/fallback.ts";
 import type { WebgpuBackend } from "../kernels/webgpu/index.ts";
 import { rejects } from "./helpers/assert.ts";
@@ -34,8 +36,8 @@ async function tokens(it: AsyncIterable<Piece>, each?: (i: number) => void): Pro
 }
 
 /** The uninterrupted wasm reference: feed FIRST, then generate from PROMPT. */
-async function reference(): Promise<{ session: Session; tokens: number[] }> {
-  const s = wasm.session();
+async function reference(opts?: SessionOptions): Promise<{ session: Session; tokens: number[] }> {
+  const s = wasm.session(opts);
   await s.feed(FIRST);
   return { session: s, tokens: await tokens(s.generate(PROMPT, greedy)) };
 }
@@ -86,7 +88,7 @@ test("device lost during prefill: the session goes on on wasm, same tokens, and 
   }
 });
 
-test("op error in the middle of a decode step: ids since the last host copy are replayed, same tokens; forks follow", async () => {
+test("op error in a resident decode step: ids since the last host copy are replayed, same tokens; forks follow", async () => {
   const m = await load(DIR, { backend: "webgpu" });
   try {
     const s = m.session({ checkpointEvery: 4 });
@@ -94,14 +96,15 @@ test("op error in the middle of a decode step: ids since the last host copy are 
     const start = s.position;
     let fork: Session | null = null;
     let forkAt = 0;
-    // after the 10th token: token 10 is run lazily when the 11th is asked for, and its forward fails
-    // at its 7th op (layer 0), one decode token (the 9th) after the last host copy (every 4 tokens)
+    // on webgpu a Mamba-2 session decodes with its state resident (one op per token, plus a state
+    // read for each host copy, after tokens 4 and 8). After the 10th token the next op is the step
+    // that runs token 10 (lazily, when the 11th is asked for): it fails, and token 9 is replayed
     const got = await tokens(s.generate(PROMPT, greedy), (i) => {
       if (i === 6) {
         fork = s.fork();
         forkAt = fork.position;
       }
-      if (i === 10) inject(m, 7, "error");
+      if (i === 10) inject(m, 1, "error");
     });
     const ref = await reference();
     assert.equal(got, ref.tokens);
@@ -118,6 +121,25 @@ test("op error in the middle of a decode step: ids since the last host copy are 
     assert.is(fork!.position, forkAt);
     assert.equal(await tokens(fork!.generate("", greedy)), await tokens(wantFork.generate("", greedy)));
     assert.is(fork!.stats().backend, "wasm");
+  } finally {
+    m.dispose();
+  }
+});
+
+test("op error in the middle of a per-op decode step (a long-context plan keeps decode op by op), same tokens", async () => {
+  const m = await load(DIR, { backend: "webgpu" });
+  try {
+    // "auto" changes nothing within the model's training length (256 tokens), but it is not "none",
+    // so this session runs every op of every token through the bridge
+    const s = m.session({ mitigation: "auto", checkpointEvery: 4 });
+    await s.feed(FIRST);
+    // token 10's forward fails at its 7th op (layer 0: some of its state already updated in place)
+    const got = await tokens(s.generate(PROMPT, greedy), (i) => i === 10 && inject(m, 7, "error"));
+    const ref = await reference({ mitigation: "auto" });
+    assert.equal(got, ref.tokens);
+    const sw = s.stats().backendSwitches;
+    assert.equal([sw.length, sw[0].phase, sw[0].position], [1, "decode", ref.session.position - 1 - (N - 10)]);
+    assert.is(s.stats().backend, "wasm");
   } finally {
     m.dispose();
   }

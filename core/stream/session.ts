@@ -308,6 +308,11 @@ export class Session {
     const maxTokens = checkGenerateOptions(opts);
     if (prompt) await this.feed(prompt, { signal: opts.signal });
     await this.startLogits();
+    if (this.residentDecode()) {
+      // webgpu + Mamba-2: the state stays on the GPU between tokens (a batch of one session)
+      for await (const { index: _, ...piece } of Session.generateBatch([this], { ...opts, prompts: undefined })) yield piece;
+      return;
+    }
     const rng = createRng(opts.seed ?? 0);
     const allowed = Math.min(this.ctx.model.config.vocab_rows, tokenizer.vocabSize);
     const out = new PieceStream(tokenizer, opts);
@@ -360,7 +365,7 @@ export class Session {
     const dec = ctx.batch;
     let pool: BatchStates | null = null;
     try {
-      if (dec && dec.model === ctx.model && sessions.every((x) => x.plan.kind === "none" && x.ctx.batch === dec)) {
+      if (dec && sessions.every((x) => x.residentDecode() && x.ctx.batch === dec)) {
         pool = dec.alloc(sessions.length);
         for (let i = 0; i < sessions.length; i++) {
           pool.write(i, sessions[i].state);
@@ -404,6 +409,12 @@ export class Session {
         pool.free();
       }
     }
+  }
+
+  /** Whether this session can decode with its state resident on the device (Mamba-2 on webgpu, no mitigation: long-context plans run around the per-op scan). */
+  private residentDecode(): boolean {
+    const dec = this.ctx.batch;
+    return !!dec && dec.model === this.ctx.model && this.plan.kind === "none";
   }
 
   /** Runs the pending token of each active session: one batched step for those resident on the device. */
