@@ -79,8 +79,13 @@ export async function load(dir: string, opts: LoadOptions = {}): Promise<LoadedM
     // a GPU backend that does not start (or cannot hold the weights) gives way to wasm, and says so
     const { loaded: { model, decoder }, initial } = await assembleWithFallback(choice, fallback, async (name) => {
       const backend = await createBackend(name as BackendChoice, { threads: opts.threads });
-      // on webgpu a Mamba-2 model also gets its batched decoder (Session.generateBatch), on the same weights
-      return buildWithBatchDecoder(config, new WeightReader(ckpt), backend, { weights: opts.weights });
+      try {
+        // on webgpu a Mamba-2 model also gets its batched decoder (Session.generateBatch), on the same weights
+        return buildWithBatchDecoder(config, new WeightReader(ckpt), backend, { weights: opts.weights });
+      } catch (e) {
+        backend.dispose(); // e.g. the weights did not fit: free what was uploaded before trying wasm
+        throw e;
+      }
     }, opts.onBackendSwitch);
     let failover: ModelFailover | null = null;
     if (initial.length) failover = new ModelFailover(model, null, initial);
