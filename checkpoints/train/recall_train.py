@@ -72,6 +72,16 @@ def score(model, prefix, answers):
     return ok, len(vp)
 
 
+def per_example(model, n_pairs, twice, n_examples=EVAL_EXAMPLES):
+    """Correct values of each evaluation example i = 0..n_examples-1 (for the runtime test)."""
+    out = []
+    for i in range(n_examples):
+        pairs, asked = eval_example(n_pairs, min(EVAL_ASKED, n_pairs), i)
+        context, answers = build(pairs, asked)
+        out.append(score(model, context + context if twice else context, answers)[0])
+    return out
+
+
 def accuracy(model, n_pairs, twice, n_examples=EVAL_EXAMPLES):
     ok = tot = 0
     for i in range(n_examples):
@@ -89,6 +99,32 @@ def value_loss(model, examples):
     return common.masked_ce(model(x.to(D)).cpu(), y, (w == 1.0).float()).item()
 
 
+def final_losses(model, seed, n=256):
+    """Value loss on n fresh training-distribution examples (numpy seed + 2) and on the validation
+    examples (seed + 1, the first 64 of which are the ones evaluated during training, then more)."""
+    trng, vrng = np.random.default_rng(seed + 2), np.random.default_rng(seed + 1)
+    tr = [train_example(trng) for _ in range(n)]
+    va = [train_example(vrng) for _ in range(n)]
+    with torch.no_grad():
+        return (float(np.mean([value_loss(model, tr[i:i + 64]) for i in range(0, n, 64)])),
+                float(np.mean([value_loss(model, va[i:i + 64]) for i in range(0, n, 64)])))
+
+
+def remeasure(name, load_exported, seed, folder):
+    """Recomputes the final losses of an exported model into its training.json (see final_losses)."""
+    model = load_exported(folder).eval()
+    tr, va = final_losses(model, seed)
+    path = os.path.join(folder, "training.json")
+    info = json.load(open(path))
+    info["final_train_value_loss"], info["final_val_value_loss"] = tr, va
+    info["final_losses_note"] = "256 examples each, recomputed from the exported files by final_losses()"
+    info["per_example_correct"] = {str(n): {"once": per_example(model, n, False), "twice": per_example(model, n, True)}
+                                   for n in (8, 16)}
+    with open(path, "w") as f:
+        json.dump(info, f, indent=1)
+    print(f"{name}: value loss train {tr:.4f}, validation {va:.4f} nats/byte")
+
+
 def run(name, seed, build_model, export, load_exported, describe, default_steps, lr, default_out,
         default_seconds=1500):
     """build_model() -> nn.Module (logits [b, l, >=256]); export(model, dir, extra_config);
@@ -98,7 +134,11 @@ def run(name, seed, build_model, export, load_exported, describe, default_steps,
     ap.add_argument("--time-budget", type=float, default=default_seconds,
                     help="seconds: stop at --steps or after this long, the schedule following the progress")
     ap.add_argument("--out", default=default_out)
+    ap.add_argument("--remeasure", metavar="DIR", help="only recompute the final losses of an exported model")
     args = ap.parse_args()
+    if args.remeasure:
+        common.set_threads()
+        return remeasure(name, load_exported, seed, args.remeasure)
 
     common.seed_all(seed)
     common.set_threads()
@@ -127,9 +167,7 @@ def run(name, seed, build_model, export, load_exported, describe, default_steps,
     cpu_s = time.process_time() - cpu0
     load1 = os.getloadavg()
     model.eval()
-    with torch.no_grad():
-        va_loss = value_loss(model, val)
-        tr_loss = value_loss(model, [train_example(np.random.default_rng(seed + 2)) for _ in range(64)])
+    tr_loss, va_loss = final_losses(model, seed)
     print(f"final: value loss train {tr_loss:.4f}, validation {va_loss:.4f} nats/byte (chance ln 10 = 2.303)")
     table = {}
     print(f"accuracy per asked value (PyTorch), {EVAL_EXAMPLES} examples x min({EVAL_ASKED}, pairs) asked keys:")
@@ -176,7 +214,9 @@ def run(name, seed, build_model, export, load_exported, describe, default_steps,
         "train_seconds": round(secs), "train_cpu_seconds": round(cpu_s), "threads": torch.get_num_threads(),
         "loadavg_start": load0, "loadavg_end": load1, "wall_clock_start": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t_wall)),
         "final_train_value_loss": tr_loss, "final_val_value_loss": va_loss, "history": hist,
-        "accuracy_by_pairs": table, "eval_examples": EVAL_EXAMPLES, "eval_asked": EVAL_ASKED, "fixed_answers": fixed,
+        "accuracy_by_pairs": table,
+        "per_example_correct": {str(n): {"once": per_example(model, n, False), "twice": per_example(model, n, True)}
+                                for n in (8, 16)}, "eval_examples": EVAL_EXAMPLES, "eval_asked": EVAL_ASKED, "fixed_answers": fixed,
         "logits_probe": {"text": probe, "last_logits": [round(v, 6) for v in probe_logits]},
         "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
     }
