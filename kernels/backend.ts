@@ -189,35 +189,6 @@ export interface DeltaRuleOps {
   gatedDelta(args: GatedDeltaArgs): Float32Array;
 }
 
-// ---- Gated delta rule (MoM memories; optional: a backend without it runs the cpu reference) -------
-// T tokens, H heads, K key dim (d_k), V value dim (d_v). Per head, S: [K, V] (fla layout):
-//   S ← exp(g_t)·S;  u_t = β_t·(v_t − Sᵀk_t);  S ← S + k_t u_tᵀ;  o_t = Sᵀ(scale·q_t)
-// (kernels/cpu/delta-rule.ts has the chunked WY form and docs/mom.md the model around it).
-
-/** One gated delta-rule scan over T tokens of one sequence and memory, continuing from `state`. */
-export interface GatedDeltaArgs {
-  T: number; H: number; K: number; V: number;
-  /** q, k: [T, H, K] (the caller L2-normalises them; q is multiplied by `scale` here). */
-  q: Float32Array; k: Float32Array;
-  /** v: [T, H, V]. */
-  v: Float32Array;
-  /** beta: [T, H] write strength in (0, 1); g: [T, H] log decay (≤ 0 in the models; any real accepted). */
-  beta: Float32Array; g: Float32Array;
-  /** Multiplies q (1/√K in the models). */
-  scale: number;
-  /** state: [H, K, V], read as the initial state and overwritten with the final state. */
-  state: Float32Array;
-  /** Chunk length of the chunked form (any positive integer; results do not depend on it). */
-  chunkSize?: number;
-  /** out: [T, H, V]. */
-  out?: Float32Array;
-}
-
-export interface DeltaRuleOps {
-  /** The gated delta rule (chunked for T > 1, the step recurrence for T = 1). Returns out: [T, H, V]. */
-  gatedDelta(args: GatedDeltaArgs): Float32Array;
-}
-
 export interface Backend {
   readonly name: BackendName;
   /** Human-readable detail of what actually runs (e.g. "wasm simd128, 2 threads"). */
@@ -264,8 +235,6 @@ export interface Backend {
 
   /** S4 / S4D ops; absent on backends that do not implement them (models then use the cpu reference). */
   readonly s4?: S4Ops;
-  /** Gated delta-rule op (MoM); absent on backends that do not implement it (models then use the cpu reference). */
-  readonly deltaRule?: DeltaRuleOps;
   /** Gated delta-rule op (MoM); absent on backends that do not implement it (models then use the cpu reference). */
   readonly deltaRule?: DeltaRuleOps;
 

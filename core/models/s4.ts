@@ -30,7 +30,7 @@ import {
 export type S4Mode = "auto" | "conv" | "recurrent";
 
 export interface S4BuildOptions extends BuildOptions {
-  /** How blocks of T > 1 steps run (default auto: recurrent, the faster on the cpu reference; see docs/s4.md). */
+  /** How blocks of T > 1 steps run (default auto: recurrent, the faster on the cpu reference and on wasm; see docs/s4.md). */
   s4Mode?: S4Mode;
   /** Kernel length of the conv mode (default maxBlock, 256): longer blocks run in chunks of it. */
   chunk?: number;
@@ -65,31 +65,45 @@ export class SsmLayer {
   private readonly kernels = new Map<number, Float32Array>();
   private readonly ctilde = new Map<number, Float32Array>();
 
-  constructor(readonly params: SsmParams, readonly ops: S4Ops) {
+  /**
+   * `alloc` makes the arrays the ops read at every call — the discretised operands and the states
+   * of newState() — where the backend's ops use them in place (wasm linear memory: backend.alloc),
+   * so a streaming step does not copy them in and out; default: ordinary arrays.
+   */
+  constructor(readonly params: SsmParams, readonly ops: S4Ops, private readonly alloc: (n: number) => Float32Array = (n) => new Float32Array(n)) {
     this.H = params.H;
     this.M = params.M;
     this.Cc = params.Cc;
     this.R = params.R;
+    const keep = (a: Float32Array): Float32Array => {
+      const r = this.alloc(a.length);
+      r.set(a);
+      return r;
+    };
     if (params.kind === "diag") {
-      this.diag = discretizeDiag(params);
-      this.v = kernelWeights(this.diag, this.Cc, this.H, this.M);
+      const d = discretizeDiag(params);
+      this.diag = { dA: keep(d.dA), dB: keep(d.dB), dC: keep(d.dC) };
+      this.v = keep(kernelWeights(d, this.Cc, this.H, this.M));
       this.dplr = null;
     } else {
-      this.dplr = dplrSystem(params);
+      const s = dplrSystem(params);
+      this.dplr = { dt: keep(s.dt), lambda: keep(s.lambda), P: keep(s.P), B: keep(s.B), E: keep(s.E), D: keep(s.D), W: keep(s.W), dC: keep(s.dC) };
       this.diag = null;
       this.v = null;
     }
   }
 
   newState(): Float32Array {
-    return new Float32Array(this.H * this.M * 2);
+    return this.alloc(this.H * this.M * 2);
   }
 
   /** C̃ = C(I − Ā^L) for the DPLR kernel of length L (cached). */
   private ct(L: number): Float32Array {
     let c = this.ctilde.get(L);
     if (!c) {
-      c = Float32Array.from(dplrCtilde(this.params, L));
+      const ct = dplrCtilde(this.params, L);
+      c = this.alloc(ct.length);
+      c.set(ct);
       this.ctilde.set(L, c);
     }
     return c;
@@ -106,8 +120,10 @@ export class SsmLayer {
       k = this.ops.cauchyKernel({ Cc, H, M, R, L, dt: s.dt, lambda: s.lambda, P: s.P, B: s.B, Ct: this.ct(L) });
     }
     if (this.kernels.size > 4) this.kernels.clear();
-    this.kernels.set(L, k);
-    return k;
+    const kept = this.alloc(k.length);
+    kept.set(k);
+    this.kernels.set(L, kept);
+    return kept;
   }
 
   /** Recurrent mode: y [T, Cc·H] (no D term), state advanced in place. */
@@ -291,11 +307,25 @@ export function buildS4(config: S4Config, weights: WeightSource, backend: Backen
   const mode = opts.s4Mode ?? "auto";
   if (!["auto", "conv", "recurrent"].includes(mode)) throw new OptionError(`expected auto, conv or recurrent, got "${mode}"`, "s4Mode");
   if (!(Number.isInteger(chunk) && chunk >= 1)) throw new OptionError(`expected a positive integer, got ${chunk}`, "chunk");
-  // auto: the recurrence. On the cpu reference the conv mode is no faster for a stream that must
-  // carry its state (the state update is O(T·M) either way; bench/s4-bench.ts, docs/s4.md).
+  // auto: the recurrence. On the cpu reference and on wasm the conv mode is no faster for a stream
+  // that must carry its state (the state update is O(T·M) either way; bench/s4-bench.ts, docs/s4.md).
   const useConv = mode === "conv";
   const ops: S4Ops = backend.s4 ?? cpuS4Ops;
+  // which implementation runs the S4 ops: the backend's own (cpu, wasm, gpu, webgpu), or the cpu
+  // reference when the backend has none (then only the matmuls run on the backend)
   const s4Ops = backend.s4 ? `${backend.name}` : `cpu reference (backend ${backend.name} has no S4 ops)`;
+  // operands and states in the backend's memory where it offers that (wasm: ops use them in place)
+  const backendAlloc = (backend as { alloc?: (n: number) => Float32Array }).alloc;
+  const alloc = (n: number): Float32Array => {
+    if (backend.s4 && backendAlloc) {
+      try {
+        return backendAlloc.call(backend, n);
+      } catch {
+        // an ordinary array works too (copied per call)
+      }
+    }
+    return new Float32Array(n);
+  };
   let paramCount = 0;
   const w = (name: string, shape: number[]) => {
     const t = weights.f32(name, shape);
@@ -327,7 +357,7 @@ export function buildS4(config: S4Config, weights: WeightSource, backend: Backen
       throw new CheckpointError(`final_act null (no output_linear) needs channels 1, got ${c.channels}`, undefined, p + "output_linear");
     }
     blocks.push({
-      ssm: new SsmLayer(params, ops),
+      ssm: new SsmLayer(params, ops, alloc),
       D: Float32Array.from(params.D),
       norm: { weight: w(`norms.${i}.weight`, [d]), bias: w(`norms.${i}.bias`, [d]) },
       out,

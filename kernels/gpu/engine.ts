@@ -12,6 +12,7 @@
 import type { Adapter, Engine } from "./worker.ts";
 import * as K from "./kernels.ts";
 import { gpuJsDeltaRuleOps } from "./delta-rule.ts";
+import { gpuJsS4Ops } from "./s4.ts";
 
 type KernelName = keyof typeof K;
 /** A gpu.js kernel shortcut (untyped library object). */
@@ -92,6 +93,7 @@ export async function createGpuJsEngine(gpuApi: GPU, _device: GPUDevice, info: A
 
   const ops: Record<string, (a: any) => Promise<{ result: unknown; transfer?: ArrayBuffer[] }>> = {
     ...gpuJsDeltaRuleOps(gpu),
+    ...gpuJsS4Ops(gpu),
     async matrix(a: { data: Float32Array; rows: number; cols: number }) {
       const n = a.data.length;
       // the upload kernel: a pipeline kernel whose output buffer stays on the GPU. A pipeline kernel

@@ -2,6 +2,7 @@
 // device (host.ts). A gpu.js fallback to its cpu / webasm modes, or a loop longer than a kernel's
 // loopMaxIterations, is a BackendError (engine.ts). See docs/gpu.md.
 import { createHostBackend, type GpuBackend } from "./backend.ts";
+import { hostS4Ops } from "./s4.ts";
 
 export type { GpuBackend } from "./backend.ts";
 
@@ -13,5 +14,5 @@ export interface GpuBackendOptions {
 }
 
 export function createGpuBackend(opts: GpuBackendOptions = {}): Promise<GpuBackend> {
-  return createHostBackend({ engine: "gpu", ...opts });
+  return createHostBackend({ engine: "gpu", ...opts }).then((b) => Object.assign(b, { s4: hostS4Ops(b) }));
 }

@@ -18,6 +18,7 @@ import { add, dtSoftplus, siluGate } from "./elementwise.ts";
 import { asWasmMatrix, embed, matmul, upload } from "./matmul.ts";
 import { gatedRmsnorm, rmsnorm } from "./norm.ts";
 import { Pool } from "./pool.ts";
+import { createWasmS4Ops } from "./s4.ts";
 import { WasmRuntime } from "./runtime.ts";
 import { selectiveScan, ssdScan } from "./scan.ts";
 import { warmUp } from "./warmup.ts";
@@ -150,6 +151,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     siluGate: (y, z) => siluGate(rt, y, z),
     add: (a, b) => add(rt, a, b),
     deltaRule: wasmDeltaRule(rt),
+    s4: createWasmS4Ops(rt, opts.warmUp !== false),
     release(m: Matrix): void {
       const wm = asWasmMatrix(rt, m);
       rt.free(wm.ptr);

@@ -6,6 +6,7 @@ import { SHADERS, type ShaderName } from "./shaders.ts";
 import { createFaults, type FaultSpec } from "./faults.ts";
 import { createMamba2Decode } from "./mamba2-decode.ts";
 import { wgslDeltaRuleOps } from "./delta-rule.ts";
+import { wgslS4Ops } from "./s4.ts";
 
 const WG = 64;
 const MAXD = 65535;
@@ -106,6 +107,7 @@ export async function createWgslEngine(device: GPUDevice, info: Adapter): Promis
   const ops: Record<string, (a: any) => Promise<{ result: unknown; transfer?: ArrayBuffer[] }> | { result: unknown }> = {
     ...m2.ops,
     ...wgslDeltaRuleOps(device),
+    ...wgslS4Ops(device),
     matrix(a: { data: Float32Array; rows: number; cols: number }) {
       const buf = device.createBuffer({ size: Math.max(16, a.data.byteLength), usage: S });
       device.queue.writeBuffer(buf, 0, a.data.buffer, a.data.byteOffset, a.data.byteLength);

@@ -1,6 +1,7 @@
 // The webgpu backend: hand-written WGSL compute shaders (shaders.ts) run by a worker that owns a
 // Dawn GPUDevice (the `webgpu` npm package: Vulkan on Linux, SwiftShader in CI). See docs/gpu.md.
 import { createHostBackend, type GpuBackend } from "../gpu/backend.ts";
+import { hostS4Ops } from "../gpu/s4.ts";
 import type { FaultSpec } from "./faults.ts";
 
 export type { FaultSpec, FaultMode } from "./faults.ts";
@@ -19,5 +20,5 @@ export interface WebgpuBackendOptions {
 
 export async function createWebgpuBackend(opts: WebgpuBackendOptions = {}): Promise<WebgpuBackend> {
   const b = await createHostBackend({ engine: "webgpu", ...opts });
-  return Object.assign(b, { injectFault: (f: FaultSpec) => void b.call("injectFault", f) });
+  return Object.assign(b, { s4: hostS4Ops(b), injectFault: (f: FaultSpec) => void b.call("injectFault", f) });
 }

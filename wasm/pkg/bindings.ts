@@ -138,6 +138,96 @@ export interface Kernels {
    */
   ss_rmsnorm(x: Ptr, t: number, d: number, weight: Ptr, eps: number, y: Ptr): void;
   /**
+   * x <- act(x) in place over n values. kind: 0 id, 1 gelu (exact erf form), 2 tanh, 3 relu,
+   * 4 elu, 5 silu, 6 sigmoid, 7 softplus (threshold 20).
+   * (src/s4.rs)
+   */
+  ss_s4_activation(x: Ptr, n: number, kind: number): void;
+  /**
+   * The S4 (DPLR, bilinear) kernel of length L for channels [h_lo, h_hi), float64 inside
+   * (kernels/cpu/s4-kernel.ts cauchyKernel): at the nodes ω_k = exp(−2πik/L), k = 0..L/2, the
+   * Cauchy sums r'_ab = Σ_n a_n·b_n·2dt/(2(1−ω) − (1+ω)·dt·λ_n) over both members of each conjugate
+   * pair, the Woodbury correction K̂ = r'_CB − r'_CP·(I + ((1+ω)/2)·r'_QP)⁻¹·((1+ω)/2)·r'_QB, then
+   * K = irfft(K̂, n = L). With x0 (nonzero) the same with B' = x0/dt + (Λ·x0 − P·2Re(Q·x0))/2 gives
+   * the state response as a second kernel.
+   * dt: [H]; lambda, B, x0: [H, M, 2]; P: [R, H, M, 2]; Ct: [Cc, H, M, 2]; out: [nb, Cc, H, L].
+   * omega: [L/2 + 1][2] (f64); plan, fft_m: see irfft64. scratch: ss_s4_cauchy_scratch_f64s per thread.
+   * (src/s4.rs)
+   */
+  ss_s4_cauchy(cc: number, h: number, m: number, r: number, l: number, dt: Ptr, lambda: Ptr, p: Ptr, b: Ptr, ct: Ptr, x0: Ptr, out: Ptr, omega: Ptr, plan: Ptr, fftM: number, scratch: Ptr, hLo: number, hHi: number): void;
+  /**
+   * f64 count of per-thread scratch ss_s4_cauchy needs (nb = 2 with a state response, else 1).
+   * (src/s4.rs)
+   */
+  ss_s4_cauchy_scratch_f64s(cc: number, m: number, r: number, l: number, nb: number, fftM: number): number;
+  /**
+   * Complex diagonal SSM over T steps for channels [h_lo, h_hi), continuing from `state`:
+   * x[h,m] <- dA[h,m]·x[h,m] + dB[h,m]·u[t,h];  y[t, c·H+h] = 2·Re Σ_m dC[c,h,m]·x[h,m].
+   * dA, dB, state: [H, M, 2]; dC: [Cc, H, M, 2]; u: [T, H]; y: [T, Cc·H] (not written when
+   * skip != 0). scratch: ss_s4_diag_scratch_floats(M, Cc) floats per thread.
+   * (src/s4.rs)
+   */
+  ss_s4_diag_scan(t: number, h: number, m: number, cc: number, da: Ptr, db: Ptr, dc: Ptr, u: Ptr, state: Ptr, y: Ptr, skip: number, scratch: Ptr, hLo: number, hHi: number): void;
+  /**
+   * Floats of per-thread scratch ss_s4_diag_scan needs.
+   * (src/s4.rs)
+   */
+  ss_s4_diag_scratch_floats(m: number, cc: number): number;
+  /**
+   * Bilinear DPLR recurrence (s4's "linear" step) over T steps for channels [h_lo, h_hi):
+   * w = E⊙x − Σ_r P_r·2Re(Q_r·x) + 2·B·u;  x <- D⊙(w − Σ_r P_r·2Re(W_r·w));  y = 2·Re(dC·x), Q = conj(P).
+   * E, D, B, state: [H, M, 2]; P, W: [R, H, M, 2]; dC: [Cc, H, M, 2]; u: [T, H]; y: [T, Cc·H]
+   * (not written when skip != 0). scratch: ss_s4_dplr_scratch_floats(M, R, Cc) floats per thread.
+   * (src/s4.rs)
+   */
+  ss_s4_dplr_scan(t: number, h: number, m: number, r: number, cc: number, e: Ptr, d: Ptr, b: Ptr, p: Ptr, w: Ptr, dc: Ptr, u: Ptr, state: Ptr, y: Ptr, skip: number, scratch: Ptr, hLo: number, hHi: number): void;
+  /**
+   * Floats of per-thread scratch ss_s4_dplr_scan needs.
+   * (src/s4.rs)
+   */
+  ss_s4_dplr_scratch_floats(m: number, r: number, cc: number): number;
+  /**
+   * Causal convolution along T for rows c·H + h in [r_lo, r_hi) of Cc·H:
+   * y[t, c·H+h] = Σ_{j ≤ t, j < Lk} k[c,h,j]·u[t−j,h] + (ks ? ks[c,h,t] : 0).
+   * u: [T, H]; k: [Cc, H, Lk]; ks: [Cc, H, Ls] (0 for none); y: [T, Cc·H].
+   * n = 0: the direct sum (short blocks). Else n >= 8 is the power of two >= T + min(Lk, T) − 1 the
+   * zero-padded sequences are transformed at, with plan = twr[n], twi[n] (see fft_dif), then the
+   * partner table [n] (u32: the bit-reversed position of frequency −f for the one of f). One complex
+   * FFT carries both real sequences (re = u, im = k); the product spectrum goes back through one
+   * inverse FFT. scratch: ss_s4_fft_conv_scratch_floats(T, n) floats per thread.
+   * (src/s4.rs)
+   */
+  ss_s4_fft_conv(t: number, h: number, cc: number, lk: number, u: Ptr, k: Ptr, ks: Ptr, ls: number, y: Ptr, n: number, plan: Ptr, scratch: Ptr, rLo: number, rHi: number): void;
+  /**
+   * Floats of per-thread scratch ss_s4_fft_conv needs (n = FFT length, 0 for the direct sum).
+   * (src/s4.rs)
+   */
+  ss_s4_fft_conv_scratch_floats(t: number, n: number): number;
+  /**
+   * GLU over the last dim: x: [T, 2D] -> y: [T, D], y = a·sigmoid(b) with a = x[:, :D], b = x[:, D:].
+   * (src/s4.rs)
+   */
+  ss_s4_glu(x: Ptr, t: number, d: number, y: Ptr): void;
+  /**
+   * LayerNorm of rows of x: [T, D]: (x − mean)·rsqrt(var + eps)·weight + bias (biased variance,
+   * two passes). y may be x.
+   * (src/s4.rs)
+   */
+  ss_s4_layer_norm(x: Ptr, t: number, d: number, weight: Ptr, bias: Ptr, eps: number, y: Ptr): void;
+  /**
+   * K[c,h,l] = 2·Re Σ_m v[c,h,m]·z[h,m]^l for l < L and rows c·H + h in [r_lo, r_hi) of Cc·H, in
+   * float64 (z^l by repeated products, four modes at a time). x0 != 0: v <- v·z·x0 (the response
+   * 2·Re(C·dA^(l+1)·x0) of an initial state). v: [Cc, H, M, 2]; z, x0: [H, M, 2]; out: [Cc, H, L].
+   * scratch: ss_s4_vandermonde_scratch_f64s(L) f64 per thread.
+   * (src/s4.rs)
+   */
+  ss_s4_vandermonde(h: number, m: number, l: number, v: Ptr, z: Ptr, x0: Ptr, out: Ptr, scratch: Ptr, rLo: number, rHi: number): void;
+  /**
+   * f64 count of per-thread scratch ss_s4_vandermonde needs.
+   * (src/s4.rs)
+   */
+  ss_s4_vandermonde_scratch_f64s(l: number): number;
+  /**
    * Selective scan over T tokens for channels [d_lo, d_hi).
    * (src/mamba1.rs)
    */
@@ -210,6 +300,19 @@ export const SIGNATURES: { readonly [K in KernelName]: { readonly params: readon
   ss_packed_bytes: { params: [["dtype", "i32"], ["rows", "i32"], ["cols", "i32"]], result: "i32" },
   ss_quantize_x16: { params: [["x", "i32"], ["t", "i32"], ["cols", "i32"], ["xq", "i32"], ["xs", "i32"]], result: null },
   ss_rmsnorm: { params: [["x", "i32"], ["t", "i32"], ["d", "i32"], ["weight", "i32"], ["eps", "f32"], ["y", "i32"]], result: null },
+  ss_s4_activation: { params: [["x", "i32"], ["n", "i32"], ["kind", "i32"]], result: null },
+  ss_s4_cauchy: { params: [["cc", "i32"], ["h", "i32"], ["m", "i32"], ["r", "i32"], ["l", "i32"], ["dt", "i32"], ["lambda", "i32"], ["p", "i32"], ["b", "i32"], ["ct", "i32"], ["x0", "i32"], ["out", "i32"], ["omega", "i32"], ["plan", "i32"], ["fftM", "i32"], ["scratch", "i32"], ["hLo", "i32"], ["hHi", "i32"]], result: null },
+  ss_s4_cauchy_scratch_f64s: { params: [["cc", "i32"], ["m", "i32"], ["r", "i32"], ["l", "i32"], ["nb", "i32"], ["fftM", "i32"]], result: "i32" },
+  ss_s4_diag_scan: { params: [["t", "i32"], ["h", "i32"], ["m", "i32"], ["cc", "i32"], ["da", "i32"], ["db", "i32"], ["dc", "i32"], ["u", "i32"], ["state", "i32"], ["y", "i32"], ["skip", "i32"], ["scratch", "i32"], ["hLo", "i32"], ["hHi", "i32"]], result: null },
+  ss_s4_diag_scratch_floats: { params: [["m", "i32"], ["cc", "i32"]], result: "i32" },
+  ss_s4_dplr_scan: { params: [["t", "i32"], ["h", "i32"], ["m", "i32"], ["r", "i32"], ["cc", "i32"], ["e", "i32"], ["d", "i32"], ["b", "i32"], ["p", "i32"], ["w", "i32"], ["dc", "i32"], ["u", "i32"], ["state", "i32"], ["y", "i32"], ["skip", "i32"], ["scratch", "i32"], ["hLo", "i32"], ["hHi", "i32"]], result: null },
+  ss_s4_dplr_scratch_floats: { params: [["m", "i32"], ["r", "i32"], ["cc", "i32"]], result: "i32" },
+  ss_s4_fft_conv: { params: [["t", "i32"], ["h", "i32"], ["cc", "i32"], ["lk", "i32"], ["u", "i32"], ["k", "i32"], ["ks", "i32"], ["ls", "i32"], ["y", "i32"], ["n", "i32"], ["plan", "i32"], ["scratch", "i32"], ["rLo", "i32"], ["rHi", "i32"]], result: null },
+  ss_s4_fft_conv_scratch_floats: { params: [["t", "i32"], ["n", "i32"]], result: "i32" },
+  ss_s4_glu: { params: [["x", "i32"], ["t", "i32"], ["d", "i32"], ["y", "i32"]], result: null },
+  ss_s4_layer_norm: { params: [["x", "i32"], ["t", "i32"], ["d", "i32"], ["weight", "i32"], ["bias", "i32"], ["eps", "f32"], ["y", "i32"]], result: null },
+  ss_s4_vandermonde: { params: [["h", "i32"], ["m", "i32"], ["l", "i32"], ["v", "i32"], ["z", "i32"], ["x0", "i32"], ["out", "i32"], ["scratch", "i32"], ["rLo", "i32"], ["rHi", "i32"]], result: null },
+  ss_s4_vandermonde_scratch_f64s: { params: [["l", "i32"]], result: "i32" },
   ss_selective_scan: { params: [["t", "i32"], ["nd", "i32"], ["n", "i32"], ["x", "i32"], ["dt", "i32"], ["a", "i32"], ["b", "i32"], ["c", "i32"], ["dskip", "i32"], ["state", "i32"], ["y", "i32"], ["dLo", "i32"], ["dHi", "i32"]], result: null },
   ss_silu_gate: { params: [["y", "i32"], ["z", "i32"], ["n", "i32"]], result: null },
   ss_ssd_chunked: { params: [["t", "i32"], ["nh", "i32"], ["p", "i32"], ["ng", "i32"], ["n", "i32"], ["q", "i32"], ["x", "i32"], ["dt", "i32"], ["a", "i32"], ["b", "i32"], ["c", "i32"], ["d", "i32"], ["state", "i32"], ["y", "i32"], ["hLo", "i32"], ["hHi", "i32"], ["scratch", "i32"]], result: null },
@@ -232,8 +335,8 @@ export interface BuildInfo {
 }
 
 export const BUILDS: { readonly single: BuildInfo; readonly threads: BuildInfo } = {
-  single: { file: "scanstream_wasm.wasm", bytes: 83810, sha256: "a8183b31713ea6e7772cf66f16467911813d62be5ce915c58e8647a42b1a1a3f", memory: {"min":17,"shared":false,"imported":false} },
-  threads: { file: "scanstream_wasm_mt.wasm", bytes: 83924, sha256: "1195e5071ac43a64c59ef90426fb1b3d0692821a1b269768c825b901596d025d", memory: {"min":17,"max":65536,"shared":true,"imported":true} },
+  single: { file: "scanstream_wasm.wasm", bytes: 118172, sha256: "94b1d0eb0b66b309fd47a7e840f57def515cd110689dec6eded1dd3de9c9f0f1", memory: {"min":17,"shared":false,"imported":false} },
+  threads: { file: "scanstream_wasm_mt.wasm", bytes: 118286, sha256: "8a28a4d3294874083b2fbd16907e3570f6b3a4c20a234c1d98824e391966df9b", memory: {"min":17,"max":65536,"shared":true,"imported":true} },
 };
 
 export type BuildName = keyof typeof BUILDS;

@@ -18,6 +18,7 @@ pub mod gemm;
 pub mod mamba1;
 pub mod matmul;
 pub mod norm;
+pub mod s4;
 pub mod simd;
 pub mod ssd;
 

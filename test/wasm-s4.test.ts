@@ -1,0 +1,189 @@
+// The wasm backend's S4 ops (wasm/src/s4.rs via kernels/wasm/s4.ts) against the cpu reference, op by
+// op (test/helpers/s4-parity.ts: random shapes with odd sizes, both discretisations, Cc > 1, R >= 1),
+// single-threaded (single build) and on 2 threads (every kernel split however small); then whole
+// models: the state-spaces/s4 goldens in both modes and checkpoints/s4d-text (logits and greedy text).
+//
+// Tolerances (float32 kernels against the float64 reference; u = 2^-24):
+//   diagScan                |Δ| <= 2e-5·(1 + max|ref|) for y and the final state (float32 recurrence;
+//                           observed <= 2e-6)
+//   dplrScan                the same (observed < 1e-6 for dt down to 1e-3, |E| = |2/dt + Λ| up to 2000)
+//   vandermonde, cauchy     |Δ| <= 1e-6·max(1, max|ref|): float64 inside, as the reference (observed 0:
+//                           both round the same float64 values to float32)
+//   fftConv                 |Δ| <= 2u·(log2 n + 2)·‖u_h‖₂·‖k_ch‖₂ + 2u·|kState| (float32 FFT error bound;
+//                           observed within a factor 10 of it)
+//   layerNorm               |Δ| <= 1e-5·(|ref| + |weight|) + 1e-6
+//   activation, glu         |Δ| <= 2e-6·|ref| + 1e-6 (erf by a rational approximation, exp to ~2 ulp)
+//   s4 goldens              scaledMaxDiff <= 2e-5 against the s4 code's forward and step (as on cpu), and
+//                           <= 1e-5 against the cpu backend's outputs
+//   s4d-text                logits within 1e-4 (scaled) of the cpu backend's; the same greedy text
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { load } from "../core/index.ts";
+import { openCheckpoint } from "../core/formats/checkpoint.ts";
+import { WeightReader } from "../core/formats/weights.ts";
+import { buildS4, isS4Model, type S4Mode } from "../core/models/s4.ts";
+import type { Backend } from "../kernels/backend.ts";
+import { createCpuBackend } from "../kernels/cpu/index.ts";
+import { cpuS4Ops } from "../kernels/cpu/s4.ts";
+import { createWasmBackend } from "../kernels/wasm/index.ts";
+import { BackendError } from "../core/errors.ts";
+import { U32, rand, within } from "./helpers/op-parity.ts";
+import { scaledMaxDiff } from "./helpers/random-model.ts";
+import { registerS4Parity } from "./helpers/s4-parity.ts";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const FIXTURES = path.join(here, "fixtures/s4");
+const TEXT = path.join(here, "../checkpoints/s4d-text");
+
+const wasm1 = await createWasmBackend({ threads: 1, shared: false, warmUp: false });
+const wasm2 = await createWasmBackend({ threads: 2, grain: "fine", warmUp: false });
+const backends: [string, Backend][] = [["wasm 1 thread (single build)", wasm1], ["wasm 2 threads", wasm2]];
+
+registerS4Parity(test, backends.map(([l, b]) => [l, b.s4!]), {
+  runs: 25,
+  max: { H: 7, M: 11, T: 70, L: 300, Cc: 3, R: 3 },
+  tol: {
+    diag: 2e-5,
+    dplr: 2e-5,
+    vandermonde: () => 1e-6,
+    cauchy: () => 1e-6,
+    conv: 2 * U32,
+    layerNorm: 1e-5,
+    pointwise: 2e-6,
+  },
+});
+
+test("the wasm backend has S4 ops and an S4 model says they run (not the cpu fallback)", async () => {
+  for (const [, b] of backends) assert.ok(b.s4, "backend.s4");
+  const ck = await openCheckpoint(path.join(FIXTURES, "s4d_minimal_seq"));
+  try {
+    if (ck.config.family !== "s4") throw new Error("not s4");
+    const m = buildS4(ck.config, new WeightReader(ck), wasm2);
+    assert.match(m.s4Ops, /^wasm/);
+    assert.not.match(m.s4Ops, /cpu/);
+  } finally {
+    ck.close();
+  }
+});
+
+test("large calls split over threads (auto grain) and write into `out` without touching past it", async () => {
+  const b = await createWasmBackend({ threads: 2, warmUp: false });
+  try {
+    const T = 300, H = 48, M = 32, Cc = 2;
+    const dA = rand(1, H * M * 2, -0.7, 0.7), dB = rand(2, H * M * 2), dC = rand(3, Cc * H * M * 2), u = rand(4, T * H);
+    const s0 = rand(5, H * M * 2), sRef = s0.slice(), st = s0.slice();
+    const want = cpuS4Ops.diagScan({ T, H, M, Cc, dA, dB, dC, u, state: sRef });
+    const out = new Float32Array(T * Cc * H + 2).fill(7);
+    const got = b.s4!.diagScan({ T, H, M, Cc, dA, dB, dC, u, state: st, out });
+    assert.ok(got === out);
+    const m = want.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+    within("diagScan auto-split", got.subarray(0, T * Cc * H), want, () => 2e-5 * (1 + m));
+    assert.is(out[T * Cc * H], 7);
+    const k = rand(6, Cc * H * 256);
+    const yRef = cpuS4Ops.fftConv({ T, H, Cc, Lk: 256, u, k });
+    const y = b.s4!.fftConv({ T, H, Cc, Lk: 256, u, k });
+    const my = yRef.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+    within("fftConv auto-split", y, yRef, () => 1e-4 * (1 + my));
+  } finally {
+    b.dispose();
+  }
+});
+
+test("bad shapes are BackendErrors naming the op and the array", () => {
+  const s4 = wasm1.s4!;
+  const z = new Float32Array(8);
+  assert.throws(() => s4.diagScan({ T: 2, H: 2, M: 2, Cc: 1, dA: z, dB: z, dC: z, u: new Float32Array(1), state: z }), (e: unknown) => e instanceof BackendError && /diagScan: u/.test((e as Error).message));
+  assert.throws(() => s4.fftConv({ T: 4, H: 1, Cc: 1, Lk: 2, u: new Float32Array(4), k: new Float32Array(2), kState: new Float32Array(8), Ls: 3 }), /Ls = 3/);
+  assert.throws(() => s4.vandermondeKernel({ Cc: 1, H: 1, M: 0, L: 3, v: z, z }), /M must be/);
+  assert.throws(() => s4.activation(z, "swish" as never), /unknown kind/);
+});
+
+for (const name of fs.readdirSync(FIXTURES).sort()) {
+  const dir = path.join(FIXTURES, name);
+  const golden = JSON.parse(fs.readFileSync(path.join(dir, "golden.json"), "utf8"));
+  test(`${name}: wasm (1 and 2 threads) == state-spaces/s4 forward and step, and == cpu, in both modes`, async () => {
+    const ck = await openCheckpoint(dir);
+    try {
+      if (ck.config.family !== "s4") throw new Error("not s4");
+      const [, T] = golden.input_shape as number[];
+      const run = (b: Backend, s4Mode: S4Mode) => {
+        const m = buildS4(ck.config as never, new WeightReader(ck), b, { s4Mode, chunk: 16 });
+        if (ck.config.family === "s4" && ck.config.task === "lm") return m.forward((golden.input as number[]).map(Math.round), m.newState(), "all")!;
+        return m.forwardFloat(Float32Array.from(golden.input), T, m.newState());
+      };
+      for (const s4Mode of ["recurrent", "conv"] as S4Mode[]) {
+        const ref = run(createCpuBackend(), s4Mode);
+        for (const [label, b] of backends) {
+          const y = run(b, s4Mode);
+          const dF = scaledMaxDiff(y, golden.forward), dS = scaledMaxDiff(y, golden.step), dC = scaledMaxDiff(y, ref);
+          assert.ok(dF <= 2e-5 && dS <= 2e-5 && dC <= 1e-5, `${label} ${s4Mode}: vs forward ${dF}, vs step ${dS}, vs cpu ${dC}`);
+        }
+      }
+    } finally {
+      ck.close();
+    }
+  });
+}
+
+test("checkpoints/s4d-text on wasm: logits == cpu in both modes, and greedy generation gives the cpu's text", async () => {
+  const info = JSON.parse(fs.readFileSync(path.join(TEXT, "training.json"), "utf8"));
+  const ids = (info.golden as { ids: number[] }).ids;
+  const ck = await openCheckpoint(TEXT);
+  try {
+    if (ck.config.family !== "s4") throw new Error("not s4");
+    for (const s4Mode of ["recurrent", "conv"] as S4Mode[]) {
+      const cpuM = buildS4(ck.config, new WeightReader(ck), createCpuBackend(), { s4Mode, chunk: 32 });
+      const want = cpuM.forward(ids, cpuM.newState(), "all")!;
+      for (const [label, b] of backends) {
+        const m = buildS4(ck.config, new WeightReader(ck), b, { s4Mode, chunk: 32 });
+        const d = scaledMaxDiff(m.forward(ids, m.newState(), "all")!, want);
+        assert.ok(d < 1e-4, `${label} ${s4Mode}: logits ${d}`);
+      }
+    }
+  } finally {
+    ck.close();
+  }
+  const sample = info.samples[0] as { prompt: string };
+  const greedy = async (backend: "cpu" | "wasm", threads?: number) => {
+    const m = await load(TEXT, { backend, threads });
+    try {
+      assert.ok(isS4Model(m.model));
+      if (backend === "wasm") assert.match((m.model as { s4Ops: string }).s4Ops, /^wasm/);
+      let text = "";
+      for await (const p of m.session().generate(sample.prompt, { maxTokens: 48, temperature: 0 })) text += p.text;
+      return text;
+    } finally {
+      m.dispose();
+    }
+  };
+  const want = await greedy("cpu");
+  assert.is(await greedy("wasm", 1), want);
+  assert.is(await greedy("wasm", 2), want);
+});
+
+test("s4d-text on wasm (states in wasm memory): snapshot / restore / fork resume a sampled stream exactly", async () => {
+  const m = await load(TEXT, { backend: "wasm", threads: 2 });
+  try {
+    const a = m.session();
+    await a.feed("And God said, ");
+    const snap = a.snapshot();
+    const f = a.fork();
+    const gen = async (x: typeof a) => {
+      let t = "";
+      for await (const p of x.generate("", { maxTokens: 16, temperature: 0.8, seed: 7 })) t += p.text;
+      return t;
+    };
+    const first = await gen(a);
+    const b = m.session();
+    b.restore(snap);
+    assert.is(await gen(b), first);
+    assert.is(await gen(f), first);
+  } finally {
+    m.dispose();
+  }
+});
+
+test.run();
