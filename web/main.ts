@@ -162,5 +162,5 @@ ui.doc.ondrop = (e) => {
 ui.isolation.textContent = crossOriginIsolated ? "cross-origin isolated: wasm threads available" : "not cross-origin isolated: wasm runs single-threaded";
 if (!crossOriginIsolated) ui.isolation.classList.add("warn");
 const wanted = new URLSearchParams(location.search).get("backend");
-if (wanted && [...ui.backend.options].some((o) => o.value === wanted)) ui.backend.value = wanted;
+if (wanted && Array.from(ui.backend.options).some((o) => o.value === wanted)) ui.backend.value = wanted;
 load();
