@@ -291,7 +291,14 @@ export function scanWithPlan(
 type Releasing = Backend & { release?: (m: Matrix) => void };
 const matrixCache = new WeakMap<Float32Array, Matrix[]>();
 const finalizer = new FinalizationRegistry<{ backend: Releasing; mats: Matrix[] }>(({ backend, mats }) => {
-  for (const m of mats) backend.release?.(m);
+  // best effort: an exception thrown in a finalizer would end the process
+  for (const m of mats) {
+    try {
+      backend.release?.(m);
+    } catch {
+      // the backend was disposed or the matrix is gone: nothing left to free
+    }
+  }
 });
 
 /** Matrices can be used when the backend frees them (wasm: release) or its memory is the JS heap (cpu). */

@@ -153,6 +153,8 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     deltaRule: wasmDeltaRule(rt),
     s4: createWasmS4Ops(rt, opts.warmUp !== false),
     release(m: Matrix): void {
+      // idempotent: finalizers may release a matrix after dispose() (which frees every matrix) or twice
+      if (disposed || (m as { ptr?: number }).ptr === 0) return;
       const wm = asWasmMatrix(rt, m);
       rt.free(wm.ptr);
       wm.ptr = 0;
