@@ -3,7 +3,7 @@
 // text, reads a document with a progress bar and answers with JRT, and the tokens equal Node's for
 // the same seed and backend. A missing Chromium is a failure, never a skip (CI installs it).
 // Alone: npm run test:browser. CHROMIUM=/path/to/chrome picks another binary.
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import type { Server } from "node:http";
 import path from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
@@ -11,17 +11,12 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { load, type LoadedModel } from "../core/index.ts";
 import { buildDemo, buildLibrary } from "../web/build.ts";
+import { CHROMIUM_ARGS, chromiumPath } from "../web/chromium.ts";
 import { serve } from "../web/serve.ts";
 import type { Loaded, Reply } from "../web/protocol.ts";
 
 const CKPT = path.resolve("checkpoints/mamba2-text");
 const SHOTS = path.resolve("tmp/browser");
-/** Flags for WebGPU on SwiftShader (software Vulkan) in headless Chromium. */
-export const CHROMIUM_ARGS = [
-  "--enable-unsafe-webgpu", "--enable-features=Vulkan", "--use-vulkan=swiftshader", "--use-angle=swiftshader",
-  "--use-webgpu-adapter=swiftshader", "--disable-vulkan-surface", "--ignore-gpu-blocklist",
-];
-
 interface Demo {
   loaded: Loaded | null;
   generated: Extract<Reply, { type: "generated" }> | null;
@@ -34,12 +29,6 @@ let isolated: { server: Server; url: string };
 let plain: { server: Server; url: string };
 let node: LoadedModel;
 const THREADS = 2;
-
-function chromiumPath(): string {
-  const found = [process.env.CHROMIUM, "/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => p && existsSync(p));
-  if (!found) throw new Error("Chromium not found: apt-get install chromium (or set CHROMIUM=/path/to/chrome)");
-  return found;
-}
 
 test.before(async () => {
   await buildLibrary();

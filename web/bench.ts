@@ -6,6 +6,7 @@ import path from "node:path";
 import { chromium } from "playwright-core";
 import { load } from "../core/index.ts";
 import { buildDemo, buildLibrary } from "./build.ts";
+import { CHROMIUM_ARGS, chromiumPath } from "./chromium.ts";
 import { serve } from "./serve.ts";
 
 const args = process.argv.slice(2);
@@ -14,13 +15,12 @@ const backends = opt("--backends", "wasm,wasm-single,cpu,webgpu,gpu").split(",")
 const N = Number(opt("--tokens", "64"));
 const DOC = "And the waters prevailed exceedingly upon the earth; and all the high mountains were covered.\n".repeat(180);
 const PROMPT = "In the beginning";
-const ARGS = ["--enable-unsafe-webgpu", "--enable-features=Vulkan", "--use-vulkan=swiftshader", "--use-angle=swiftshader", "--use-webgpu-adapter=swiftshader", "--disable-vulkan-surface"];
 
 await buildLibrary();
 await buildDemo();
 const isolated = await serve({ port: 0 });
 const plain = await serve({ port: 0, isolation: false });
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", headless: true, args: ARGS });
+const browser = await chromium.launch({ executablePath: chromiumPath(), headless: true, args: CHROMIUM_ARGS });
 const rows: string[][] = [];
 for (const b of backends) {
   const backend = b === "wasm-single" ? "wasm" : b;
