@@ -50,9 +50,10 @@ export function vandermondeKernel(a: VandermondeKernelArgs): Float32Array {
   return K;
 }
 
-/** Solves the small complex system (I + f·X)·Y = G in place for Y (X: [R, R], G: [R, cols]); Gaussian
- *  elimination with partial pivoting. Arrays are split re/im, row-major. */
-function solveSmall(R: number, cols: number, xr: Float64Array, xi: Float64Array, gr: Float64Array, gi: Float64Array): void {
+/** Solves the small complex system X·Y = G in place: G (X: [R, R], G: [R, cols]) becomes Y, X is
+ *  overwritten; Gauss-Jordan elimination with partial pivoting. Arrays are split re/im, row-major.
+ *  Also the Woodbury solves of the GPU backends (kernels/gpu/s4.ts woodburySpectra). */
+export function solveSmall(R: number, cols: number, xr: Float64Array, xi: Float64Array, gr: Float64Array, gi: Float64Array): void {
   for (let col = 0; col < R; col++) {
     let piv = col;
     let best = -1;

@@ -28,6 +28,7 @@ import { BackendError } from "../../core/errors.ts";
 import type {
   CauchyKernelArgs, DiagScanArgs, DplrScanArgs, FftConvArgs, S4Activation, S4Ops, VandermondeKernelArgs,
 } from "../backend.ts";
+import { solveSmall } from "../cpu/s4-kernel.ts";
 import { MAX_OUTPUT, ModeError, checkLoop, checkMode } from "./engine.ts";
 
 type Call = <T>(op: string, args: unknown, transfer?: ArrayBuffer[]) => T;
@@ -292,7 +293,7 @@ export function cauchyOperands(a: CauchyMsg): { avec: Float32Array; bvec: Float3
 /**
  * The spectra K̂ [nb, Cc, H, nodes, 2] from the Cauchy sums r' [H, nodes, na, nbv, 2] by the rank-R
  * Woodbury correction K̂ = r'_CB − r'_CP·(I + f·r'_QP)⁻¹·f·r'_QB, f = (1+ω)/2 (float64; Gaussian
- * elimination with partial pivoting, as kernels/cpu/s4-kernel.ts).
+ * elimination with partial pivoting: kernels/cpu/s4-kernel.ts solveSmall).
  */
 export function woodburySpectra(r: Float32Array, Cc: number, H: number, R: number, L: number, nb: number): Float32Array {
   const nodes = Math.floor(L / 2) + 1;
@@ -340,65 +341,33 @@ export function woodburySpectra(r: Float32Array, Cc: number, H: number, R: numbe
   return spec;
 }
 
-/** (X)·Y = G in place for Y (X: [R, R], G: [R, cols], complex split re/im): Gauss-Jordan, partial pivoting. */
-function solveSmall(R: number, cols: number, xr: Float64Array, xi: Float64Array, gr: Float64Array, gi: Float64Array): void {
-  const swap = (a: Float64Array, i: number, j: number) => {
-    const t = a[i];
-    a[i] = a[j];
-    a[j] = t;
-  };
-  for (let col = 0; col < R; col++) {
-    let piv = col, best = -1;
-    for (let r = col; r < R; r++) {
-      const mag = Math.hypot(xr[r * R + col], xi[r * R + col]);
-      if (mag > best) {
-        best = mag;
-        piv = r;
-      }
-    }
-    if (piv !== col) {
-      for (let j = 0; j < R; j++) {
-        swap(xr, piv * R + j, col * R + j);
-        swap(xi, piv * R + j, col * R + j);
-      }
-      for (let j = 0; j < cols; j++) {
-        swap(gr, piv * cols + j, col * cols + j);
-        swap(gi, piv * cols + j, col * cols + j);
-      }
-    }
-    const dr = xr[col * R + col], di = xi[col * R + col];
-    const den = dr * dr + di * di;
-    const ir = dr / den, ii = -di / den;
-    for (let r = 0; r < R; r++) {
-      if (r === col) continue;
-      const f0r = xr[r * R + col], f0i = xi[r * R + col];
-      const fr = f0r * ir - f0i * ii, fi = f0r * ii + f0i * ir;
-      for (let j = 0; j < R; j++) {
-        const ar = xr[col * R + j], ai = xi[col * R + j];
-        xr[r * R + j] -= fr * ar - fi * ai;
-        xi[r * R + j] -= fr * ai + fi * ar;
-      }
-      for (let j = 0; j < cols; j++) {
-        const ar = gr[col * cols + j], ai = gi[col * cols + j];
-        gr[r * cols + j] -= fr * ar - fi * ai;
-        gi[r * cols + j] -= fr * ai + fi * ar;
-      }
-    }
-  }
-  for (let r = 0; r < R; r++) {
-    const dr = xr[r * R + r], di = xi[r * R + r];
-    const den = dr * dr + di * di;
-    const ir = dr / den, ii = -di / den;
-    for (let j = 0; j < cols; j++) {
-      const ar = gr[r * cols + j], ai = gi[r * cols + j];
-      gr[r * cols + j] = ar * ir - ai * ii;
-      gi[r * cols + j] = ar * ii + ai * ir;
-    }
-  }
-}
-
 // ---------------------------------------------------------------- gpu.js kernels (one value per thread)
 /* eslint-disable */
+
+/** (cos 2πt, sin 2πt) for t in [−1/2, 1/2] turns: the quadrant by rounding t·4 (exact), polynomials on
+ *  [−π/4, π/4], rotated by the quadrant (as `cis` in kernels/webgpu/s4.ts). A gpu.js helper function
+ *  (KERNEL_FUNCTIONS): a WGSL function returning vec2<f32>. */
+function s4Cis(t: number) {
+  const q = Math.floor(t * 4 + 0.5);
+  const r = (t - q * 0.25) * 6.283185307179586;
+  const r2 = r * r;
+  const s = r * (1 + r2 * (-0.16666666666666666 + r2 * (0.008333333333333333 + r2 * (-0.0001984126984126984 + r2 * 0.0000027557319223985893))));
+  const c = 1 + r2 * (-0.5 + r2 * (0.041666666666666664 + r2 * (-0.001388888888888889 + r2 * 0.0000248015873015873)));
+  const qq = q - Math.floor(q / 4) * 4;
+  let cr = c;
+  let ci = s;
+  if (qq > 0.5 && qq < 1.5) {
+    cr = -s;
+    ci = c;
+  } else if (qq > 1.5 && qq < 2.5) {
+    cr = -c;
+    ci = -s;
+  } else if (qq > 2.5) {
+    cr = s;
+    ci = -c;
+  }
+  return [cr, ci];
+}
 
 /** K[row, l] = 2·Re Σ_m w[row, m]·z[h, m]^l (z^l from the polar form zp); i = row·L + l. Loop bound: M. */
 function s4Vandermonde(this: any, w: any, zp: any, H: number, M: number, L: number) {
@@ -413,26 +382,9 @@ function s4Vandermonde(this: any, w: any, zp: any, H: number, M: number, L: numb
     const a = l * zp[zo + 1];
     let t = a - Math.floor(a) + l * zp[zo + 2];
     t = t - Math.floor(t + 0.5);
-    const q = Math.floor(t * 4 + 0.5);
-    const r = (t - q * 0.25) * 6.283185307179586;
-    const r2 = r * r;
-    const s = r * (1 + r2 * (-0.16666666666666666 + r2 * (0.008333333333333333 + r2 * (-0.0001984126984126984 + r2 * 0.0000027557319223985893))));
-    const c = 1 + r2 * (-0.5 + r2 * (0.041666666666666664 + r2 * (-0.001388888888888889 + r2 * 0.0000248015873015873)));
-    const qq = q - Math.floor(q / 4) * 4;
-    let cr = c;
-    let ci = s;
-    if (qq > 0.5 && qq < 1.5) {
-      cr = -s;
-      ci = c;
-    } else if (qq > 1.5 && qq < 2.5) {
-      cr = -c;
-      ci = -s;
-    } else if (qq > 2.5) {
-      cr = s;
-      ci = -c;
-    }
+    const e = s4Cis(t);
     const wo = (row * M + m) * 2;
-    acc += mag * (w[wo] * cr - w[wo + 1] * ci);
+    acc += mag * (w[wo] * e[0] - w[wo + 1] * e[1]);
   }
   return 2 * acc;
 }
@@ -566,19 +518,11 @@ function s4CauchySums(this: any, avec: any, bvec: any, lam: any, dt: any, H: num
   q = Math.floor(q / na);
   const k = q - Math.floor(q / nodes) * nodes;
   const h = Math.floor(q / nodes);
-  // (cos, sin) of the half angle πk/L in turns k/(2L) <= 1/4
+  // (cos, sin) of the half angle πk/L, in turns k/(2L) <= 1/4
   const t = k / (2 * L);
-  const qd = Math.floor(t * 4 + 0.5);
-  const r = (t - qd * 0.25) * 6.283185307179586;
-  const r2 = r * r;
-  const s0 = r * (1 + r2 * (-0.16666666666666666 + r2 * (0.008333333333333333 + r2 * (-0.0001984126984126984 + r2 * 0.0000027557319223985893))));
-  const c0 = 1 + r2 * (-0.5 + r2 * (0.041666666666666664 + r2 * (-0.001388888888888889 + r2 * 0.0000248015873015873)));
-  let ch = c0;
-  let sh = s0;
-  if (qd > 0.5) {
-    ch = -s0;
-    sh = c0;
-  }
+  const e = s4Cis(t);
+  const ch = e[0];
+  const sh = e[1];
   // 2(1−ω) = 4sh² + 4i·sh·ch;  1+ω = 2ch² − 2i·sh·ch
   const a1r = 4 * sh * sh;
   const a1i = 4 * sh * ch;
@@ -640,25 +584,8 @@ function s4Irfft(this: any, spec: any, L: number, nodes: number) {
       if (idx >= L) idx = idx - L;
       let t = idx / L;
       if (t > 0.5) t = t - 1;
-      const q = Math.floor(t * 4 + 0.5);
-      const r = (t - q * 0.25) * 6.283185307179586;
-      const r2 = r * r;
-      const s = r * (1 + r2 * (-0.16666666666666666 + r2 * (0.008333333333333333 + r2 * (-0.0001984126984126984 + r2 * 0.0000027557319223985893))));
-      const c = 1 + r2 * (-0.5 + r2 * (0.041666666666666664 + r2 * (-0.001388888888888889 + r2 * 0.0000248015873015873)));
-      const qq = q - Math.floor(q / 4) * 4;
-      let cr = c;
-      let ci = s;
-      if (qq > 0.5 && qq < 1.5) {
-        cr = -s;
-        ci = c;
-      } else if (qq > 1.5 && qq < 2.5) {
-        cr = -c;
-        ci = -s;
-      } else if (qq > 2.5) {
-        cr = s;
-        ci = -c;
-      }
-      acc += 2 * (spec[so + k * 2] * cr - spec[so + k * 2 + 1] * ci);
+      const e = s4Cis(t);
+      acc += 2 * (spec[so + k * 2] * e[0] - spec[so + k * 2 + 1] * e[1]);
     }
   }
   return acc / L;
@@ -755,6 +682,8 @@ interface GpuJs {
 type Op = (a: any) => Promise<{ result: unknown; transfer?: ArrayBuffer[] }>;
 
 const KERNELS = { s4Vandermonde, s4Conv, s4DiagState, s4DplrDots, s4DplrUpdate, s4CauchySums, s4Irfft, s4LayerNorm, s4Activation, s4Glu };
+/** Helper functions the kernels may call (gpu.js emits those a kernel calls). */
+const KERNEL_FUNCTIONS = [s4Cis];
 
 /** The worker-side S4 ops of the gpu.js engine, on that engine's GPU instance (same mode and loop
  *  guards as kernels/gpu/engine.ts: checkMode after every call, kernels compiled per loop bound). */
@@ -768,7 +697,7 @@ export function gpuJsS4Ops(gpu: GpuJs): Record<string, Op> {
     const key = `${name}:${n}:${bound}`;
     let k = cache.get(key);
     if (!k) {
-      k = gpu.createKernel(KERNELS[name], { output: [n], loopMaxIterations: bound, dynamicArguments: true });
+      k = gpu.createKernel(KERNELS[name], { output: [n], loopMaxIterations: bound, dynamicArguments: true, functions: KERNEL_FUNCTIONS });
       cache.set(key, k);
     }
     checkLoop(k, loop, name);

@@ -7,21 +7,9 @@ import { createFaults, type FaultSpec } from "./faults.ts";
 import { createMamba2Decode } from "./mamba2-decode.ts";
 import { wgslDeltaRuleOps } from "./delta-rule.ts";
 import { wgslS4Ops } from "./s4.ts";
+import { runPasses, type Pass } from "./passes.ts";
 
-const WG = 64;
-const MAXD = 65535;
 const S = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-
-interface Pass {
-  shader: ShaderName;
-  params: number[];
-  /** Indices of `p` words to store as float32 bit patterns. */
-  floats?: number[];
-  buffers: GPUBuffer[];
-  /** Threads (or workgroups, for the per-workgroup shaders). */
-  count: number;
-  perWorkgroup?: boolean;
-}
 
 export async function createWgslEngine(device: GPUDevice, info: Adapter): Promise<{ engine: Engine; detail: string }> {
   const pipelines = new Map<ShaderName, GPUComputePipeline>();
@@ -55,43 +43,9 @@ export async function createWgslEngine(device: GPUDevice, info: Adapter): Promis
     return buf;
   };
 
-  /** Records the passes, copies `outs` to staging buffers, submits, waits and returns the outputs. */
-  async function run(passes: Pass[], outs: [GPUBuffer, number][], temps: GPUBuffer[]): Promise<Float32Array[]> {
-    const enc = device.createCommandEncoder();
-    for (const ps of passes) {
-      if (ps.count === 0) continue;
-      const words = new Uint32Array(Math.max(4, ps.params.length));
-      const fv = new Float32Array(words.buffer);
-      ps.params.forEach((v, i) => (ps.floats?.includes(i) ? (fv[i] = v) : (words[i] = v)));
-      const pbuf = upload(words, temps);
-      const pl = pipeline(ps.shader);
-      const bind = device.createBindGroup({
-        layout: pl.getBindGroupLayout(0),
-        entries: [pbuf, ...ps.buffers].map((buffer, binding) => ({ binding, resource: { buffer } })),
-      });
-      const groups = ps.perWorkgroup ? ps.count : Math.ceil(ps.count / WG);
-      const gx = Math.min(groups, MAXD);
-      const gy = Math.ceil(groups / gx);
-      if (gy > MAXD) throw new Error(`${ps.shader}: ${groups} workgroups exceed the dispatch limit`);
-      const pass = enc.beginComputePass();
-      pass.setPipeline(pl);
-      pass.setBindGroup(0, bind);
-      pass.dispatchWorkgroups(gx, gy);
-      pass.end();
-    }
-    const staging = outs.map(([buf, n]) => {
-      const st = device.createBuffer({ size: Math.max(16, n * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-      if (n) enc.copyBufferToBuffer(buf, 0, st, 0, n * 4);
-      temps.push(st);
-      return st;
-    });
-    device.queue.submit([enc.finish()]);
-    const res: Float32Array[] = [];
-    for (let i = 0; i < staging.length; i++) {
-      await staging[i].mapAsync(GPUMapMode.READ);
-      res.push(new Float32Array(staging[i].getMappedRange(0, Math.max(16, outs[i][1] * 4)).slice(0, outs[i][1] * 4)));
-      staging[i].unmap();
-    }
+  /** Runs the passes (passes.ts runPasses), then destroys `temps`. */
+  async function run(passes: Pass<ShaderName>[], outs: [GPUBuffer, number][], temps: GPUBuffer[]): Promise<Float32Array[]> {
+    const res = await runPasses(device, pipeline, passes, outs, temps);
     for (const b of temps) b.destroy();
     return res;
   }
@@ -168,7 +122,7 @@ export async function createWgslEngine(device: GPUDevice, info: Adapter): Promis
       const y = scratch(T * H * P, t);
       const [x, dt, B, C] = [a.x, a.dt, a.B, a.C].map((v) => upload(v, t));
       const fl = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
-      let passes: Pass[];
+      let passes: Pass<ShaderName>[];
       if (T === 1) {
         passes = [{ shader: "ssdStep", params: [H, P, G, N, ...a.A, ...a.D], floats: fl(4, 2 * H), buffers: [x, dt, B, C, state, y], count: H * P, perWorkgroup: true }];
       } else {

@@ -25,9 +25,9 @@ import {
   cauchyOperands, polarPowers, vandermondeWeights, woodburySpectra,
   type CauchyMsg, type ConvMsg, type DiagMsg, type DplrMsg, type VandermondeMsg,
 } from "../gpu/s4.ts";
+import { runPasses, type Pass } from "./passes.ts";
+import { REDUCE } from "./shaders.ts";
 
-const WG = 64;
-const MAXD = 65535;
 const MAX_RANK = 64;
 
 const HEAD = /* wgsl */ `
@@ -47,21 +47,6 @@ fn cis(t: f32) -> vec2f {
   if (qi == 2) { return vec2f(-c, -s); }
   if (qi == 3) { return vec2f(s, -c); }
   return vec2f(c, s);
-}
-`;
-
-const REDUCE = /* wgsl */ `
-var<workgroup> red: array<f32, 64>;
-fn reduce(l: u32, v: f32) -> f32 {
-  red[l] = v;
-  workgroupBarrier();
-  for (var s = 32u; s > 0u; s = s >> 1u) {
-    if (l < s) { red[l] = red[l] + red[l + s]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
 }
 `;
 
@@ -400,17 +385,6 @@ ${THREAD_MAIN} {
 type ShaderName = keyof typeof S4_SHADERS;
 type Op = (a: any) => Promise<{ result: unknown; transfer?: ArrayBuffer[] }>;
 
-interface Pass {
-  shader: ShaderName;
-  params: number[];
-  /** Indices of params to store as float32 bit patterns. */
-  floats?: number[];
-  buffers: GPUBuffer[];
-  /** Threads, or workgroups with perWorkgroup. */
-  count: number;
-  perWorkgroup?: boolean;
-}
-
 /** The worker-side S4 ops of the WGSL engine. Pipelines compile on first use, inside the worker's
  *  per-op error scopes (a WGSL error is a BackendError of that op). */
 export function wgslS4Ops(device: GPUDevice): Record<string, Op> {
@@ -434,43 +408,8 @@ export function wgslS4Ops(device: GPUDevice): Record<string, Op> {
       this.temps.push(b);
       return b;
     }
-    async run(passes: Pass[], outs: [GPUBuffer, number][]): Promise<Float32Array[]> {
-      const enc = device.createCommandEncoder();
-      for (const ps of passes) {
-        if (ps.count === 0) continue;
-        const words = new Uint32Array(Math.max(4, ps.params.length));
-        const fv = new Float32Array(words.buffer);
-        ps.params.forEach((v, i) => (ps.floats?.includes(i) ? (fv[i] = v) : (words[i] = v)));
-        const pl = pipeline(ps.shader);
-        const bind = device.createBindGroup({
-          layout: pl.getBindGroupLayout(0),
-          entries: [this.up(words), ...ps.buffers].map((buffer, binding) => ({ binding, resource: { buffer } })),
-        });
-        const groups = ps.perWorkgroup ? ps.count : Math.ceil(ps.count / WG);
-        const gx = Math.min(groups, MAXD);
-        const gy = Math.ceil(groups / gx);
-        if (gy > MAXD) throw new Error(`${ps.shader}: ${groups} workgroups exceed the dispatch limit`);
-        const pass = enc.beginComputePass();
-        pass.setPipeline(pl);
-        pass.setBindGroup(0, bind);
-        pass.dispatchWorkgroups(gx, gy);
-        pass.end();
-      }
-      const staging = outs.map(([buf, n]) => {
-        const st = device.createBuffer({ size: Math.max(16, n * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-        if (n) enc.copyBufferToBuffer(buf, 0, st, 0, n * 4);
-        this.temps.push(st);
-        return st;
-      });
-      device.queue.submit([enc.finish()]);
-      const res: Float32Array[] = [];
-      for (let i = 0; i < staging.length; i++) {
-        const n = outs[i][1];
-        await staging[i].mapAsync(GPUMapMode.READ);
-        res.push(new Float32Array(staging[i].getMappedRange(0, Math.max(16, n * 4)).slice(0, n * 4)));
-        staging[i].unmap();
-      }
-      return res;
+    run(passes: Pass<ShaderName>[], outs: [GPUBuffer, number][]): Promise<Float32Array[]> {
+      return runPasses(device, pipeline, passes, outs, this.temps);
     }
     dispose(): void {
       for (const b of this.temps) b.destroy();

@@ -20,8 +20,8 @@ fn flat(g: vec3u, n: vec3u, wg: u32) -> u32 { return g.x + g.y * n.x * wg; }
 fn silu(v: f32) -> f32 { return v / (1.0 + exp(-v)); }
 `;
 
-/** Workgroup-reduction helper: lanes write `red[l]`, then tree-sum into red[0]. */
-const REDUCE = /* wgsl */ `
+/** Workgroup-reduction helper: lanes write `red[l]`, then tree-sum into red[0] (also in s4.ts). */
+export const REDUCE = /* wgsl */ `
 var<workgroup> red: array<f32, 64>;
 fn reduce(l: u32, v: f32) -> f32 {
   red[l] = v;

@@ -39,6 +39,13 @@ fn swap_ri(v: v128) -> v128 {
     i32x4_shuffle::<1, 0, 3, 2>(v, v)
 }
 
+/// a⊙x for the complex pairs of x, with a as split_mul lays it out (a1 = (re, re), a2 = (−im, im)):
+/// a1·x + a2·swap_ri(x).
+#[inline(always)]
+unsafe fn cmul_split(a1: *const f32, a2: *const f32, x: v128) -> v128 {
+    madd(mul(ld(a1), x), ld(a2), swap_ri(x))
+}
+
 /// Copies n floats to dst and zero-fills dst up to pad4(n).
 #[inline(always)]
 unsafe fn load_padded(dst: *mut f32, src: *const f32, n: usize) {
@@ -137,8 +144,8 @@ pub unsafe extern "C" fn ss_s4_diag_scan(
                 while i + 8 <= np {
                     let x0 = ld(x.add(i));
                     let x1 = ld(x.add(i + 4));
-                    let n0 = madd(madd(mul(ld(a1.add(i)), x0), ld(a2.add(i)), swap_ri(x0)), ld(b.add(i)), uv);
-                    let n1 = madd(madd(mul(ld(a1.add(i + 4)), x1), ld(a2.add(i + 4)), swap_ri(x1)), ld(b.add(i + 4)), uv);
+                    let n0 = madd(cmul_split(a1.add(i), a2.add(i), x0), ld(b.add(i)), uv);
+                    let n1 = madd(cmul_split(a1.add(i + 4), a2.add(i + 4), x1), ld(b.add(i + 4)), uv);
                     st(x.add(i), n0);
                     st(x.add(i + 4), n1);
                     acc0 = madd(acc0, ld(cs.add(i)), n0);
@@ -147,7 +154,7 @@ pub unsafe extern "C" fn ss_s4_diag_scan(
                 }
                 if i < np {
                     let x0 = ld(x.add(i));
-                    let n0 = madd(madd(mul(ld(a1.add(i)), x0), ld(a2.add(i)), swap_ri(x0)), ld(b.add(i)), uv);
+                    let n0 = madd(cmul_split(a1.add(i), a2.add(i), x0), ld(b.add(i)), uv);
                     st(x.add(i), n0);
                     acc0 = madd(acc0, ld(cs.add(i)), n0);
                 }
@@ -156,7 +163,7 @@ pub unsafe extern "C" fn ss_s4_diag_scan(
                 let mut i = 0;
                 while i < np {
                     let x0 = ld(x.add(i));
-                    st(x.add(i), madd(madd(mul(ld(a1.add(i)), x0), ld(a2.add(i)), swap_ri(x0)), ld(b.add(i)), uv));
+                    st(x.add(i), madd(cmul_split(a1.add(i), a2.add(i), x0), ld(b.add(i)), uv));
                     i += 4;
                 }
                 if skip == 0 {
@@ -228,7 +235,7 @@ pub unsafe extern "C" fn ss_s4_dplr_scan(
             let mut i = 0;
             while i < np {
                 let x0 = ld(x.add(i));
-                let mut v = madd(madd(mul(ld(e1.add(i)), x0), ld(e2.add(i)), swap_ri(x0)), ld(bb.add(i)), u2);
+                let mut v = madd(cmul_split(e1.add(i), e2.add(i), x0), ld(bb.add(i)), u2);
                 for k in 0..r {
                     v = f32x4_sub(v, mul(ld(pp.add(k * np + i)), splat(*s.add(k))));
                 }
@@ -246,7 +253,7 @@ pub unsafe extern "C" fn ss_s4_dplr_scan(
                 for k in 0..r {
                     v = f32x4_sub(v, mul(ld(pp.add(k * np + i)), splat(*s.add(k))));
                 }
-                st(x.add(i), madd(mul(ld(d1.add(i)), v), ld(d2.add(i)), swap_ri(v)));
+                st(x.add(i), cmul_split(d1.add(i), d2.add(i), v));
                 i += 4;
             }
             if skip == 0 {
@@ -391,41 +398,47 @@ unsafe fn fft_dif(re: *mut f32, im: *mut f32, n: usize, twr: *const f32, twi: *c
         hl /= 2;
     }
     // the last two stages (half-lengths 2 and 1) inside each block of four
-    let sg4 = f32x4(1.0, 1.0, -1.0, -1.0);
-    let sg2 = f32x4(1.0, -1.0, 1.0, -1.0);
     let lane3 = i32x4(0, 0, 0, -1);
     let mut i = 0;
     while i < n {
         let (r, q) = (ld(re.add(i)), ld(im.add(i)));
         // half-length 2: (x0 + x2, x1 + x3, x0 − x2, (x1 − x3)·(−i))
-        let tr = madd(i32x4_shuffle::<2, 3, 0, 1>(r, r), r, sg4);
-        let tq = madd(i32x4_shuffle::<2, 3, 0, 1>(q, q), q, sg4);
+        let (tr, tq) = (bfly2(r), bfly2(q));
         let ar = v128_bitselect(tq, tr, lane3);
         let aq = v128_bitselect(f32x4_neg(tr), tq, lane3);
         // half-length 1: pairs (a0 ± a1), (a2 ± a3)
-        st(re.add(i), madd(i32x4_shuffle::<1, 0, 3, 2>(ar, ar), ar, sg2));
-        st(im.add(i), madd(i32x4_shuffle::<1, 0, 3, 2>(aq, aq), aq, sg2));
+        st(re.add(i), bfly1(ar));
+        st(im.add(i), bfly1(aq));
         i += 4;
     }
+}
+
+/// (x0 + x2, x1 + x3, x0 − x2, x1 − x3): the butterflies of half-length 2 within a block of four lanes.
+#[inline(always)]
+fn bfly2(x: v128) -> v128 {
+    madd(i32x4_shuffle::<2, 3, 0, 1>(x, x), x, f32x4(1.0, 1.0, -1.0, -1.0))
+}
+
+/// (x0 + x1, x0 − x1, x2 + x3, x2 − x3): the butterflies of half-length 1 within a block of four lanes.
+#[inline(always)]
+fn bfly1(x: v128) -> v128 {
+    madd(i32x4_shuffle::<1, 0, 3, 2>(x, x), x, f32x4(1.0, -1.0, 1.0, -1.0))
 }
 
 /// Inverse DIT FFT (unnormalised, conjugate twiddles) of (re, im): bit-reversed order in, natural
 /// order out; the inverse of fft_dif up to the factor n.
 unsafe fn fft_dit_inv(re: *mut f32, im: *mut f32, n: usize, twr: *const f32, twi: *const f32) {
-    let sg4 = f32x4(1.0, 1.0, -1.0, -1.0);
-    let sg2 = f32x4(1.0, -1.0, 1.0, -1.0);
     let lane3 = i32x4(0, 0, 0, -1);
     let mut i = 0;
     while i < n {
         let (r, q) = (ld(re.add(i)), ld(im.add(i)));
         // half-length 1
-        let br = madd(i32x4_shuffle::<1, 0, 3, 2>(r, r), r, sg2);
-        let bq = madd(i32x4_shuffle::<1, 0, 3, 2>(q, q), q, sg2);
+        let (br, bq) = (bfly1(r), bfly1(q));
         // half-length 2: lane 3 times +i, then (c0 + c2, c1 + c3, c0 − c2, c1 − c3)
         let cr = v128_bitselect(f32x4_neg(bq), br, lane3);
         let cq = v128_bitselect(br, bq, lane3);
-        st(re.add(i), madd(i32x4_shuffle::<2, 3, 0, 1>(cr, cr), cr, sg4));
-        st(im.add(i), madd(i32x4_shuffle::<2, 3, 0, 1>(cq, cq), cq, sg4));
+        st(re.add(i), bfly2(cr));
+        st(im.add(i), bfly2(cq));
         i += 4;
     }
     let mut hl = 4;
