@@ -8,13 +8,11 @@
 //
 // A step is what a session's decode loop does: B ids up, one submission, [B, V] logits down, argmax
 // on the host. Tokens/s are over all sessions and per session; the ratio is to the first batch size.
-import { realpathSync } from "node:fs";
-import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { buildWithBatchDecoder } from "../core/models/mamba2-batch.ts";
 import { mulberry32, randomWeights } from "../core/models/random.ts";
 import { createWebgpuBackend } from "../kernels/webgpu/index.ts";
-import { BENCH_SHAPES, machineInfo, type BenchShape } from "./model-bench.ts";
+import { BENCH_SHAPES, isEntryScript, machineInfo, type BenchShape } from "./model-bench.ts";
 
 const argmaxRow = (l: Float32Array, from: number, n: number): number => {
   let best = 0;
@@ -71,14 +69,7 @@ export async function runBatchDecodeBench(shape: BenchShape, batches: number[], 
   }
 }
 
-const invoked = process.argv[1] && (() => {
-  try {
-    return pathToFileURL(realpathSync(process.argv[1])).href === import.meta.url;
-  } catch {
-    return false;
-  }
-})();
-if (invoked) {
+if (isEntryScript(import.meta.url)) {
   const { values } = parseArgs({
     options: {
       shape: { type: "string", default: "tiny" },

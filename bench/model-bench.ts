@@ -292,14 +292,17 @@ export async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-const invoked = process.argv[1] && (() => {
+/** Whether the module whose import.meta.url is `url` is the script node was started with (links resolved). */
+export function isEntryScript(url: string): boolean {
+  if (!process.argv[1]) return false;
   try {
-    return pathToFileURL(realpathSync(process.argv[1])).href === import.meta.url;
+    return pathToFileURL(realpathSync(process.argv[1])).href === url;
   } catch {
     return false;
   }
-})();
-if (invoked) {
+}
+
+if (isEntryScript(import.meta.url)) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (e: unknown) => {

@@ -25,7 +25,8 @@ import { createGpuBackend } from "../kernels/gpu/index.ts";
 import { createWasmBackend } from "../kernels/wasm/index.ts";
 import { createWebgpuBackend } from "../kernels/webgpu/index.ts";
 import { maxAbs } from "./helpers/op-parity.ts";
-import { fillNormal, mulberry32, scaledMaxDiff, stateDiff } from "./helpers/random-model.ts";
+import { deltaRuleInputs, deltaRuleRows } from "./helpers/delta-rule-inputs.ts";
+import { scaledMaxDiff, stateDiff } from "./helpers/random-model.ts";
 
 const OP_TOL = 2e-6;
 const MODEL_TOL = 2e-5;
@@ -50,37 +51,12 @@ const caseArb = (maxT: number, maxKV: number): fc.Arbitrary<Case> =>
     seed: fc.integer(),
   });
 
-function l2rows(x: Float32Array, K: number): Float32Array {
-  for (let o = 0; o < x.length; o += K) {
-    let s = 0;
-    for (let i = 0; i < K; i++) s += x[o + i] * x[o + i];
-    const inv = 1 / Math.sqrt(s + 1e-6);
-    for (let i = 0; i < K; i++) x[o + i] *= inv;
-  }
-  return x;
-}
-
 function inputs(c: Case): GatedDeltaArgs {
-  const { T, H, K, V } = c;
-  const r = mulberry32(c.seed);
-  const n = (len: number) => fillNormal(new Float32Array(len), r, 1);
-  return {
-    T, H, K, V, chunkSize: c.chunk, scale: 1 / Math.sqrt(K),
-    q: l2rows(n(T * H * K), K), k: l2rows(n(T * H * K), K), v: n(T * H * V),
-    beta: new Float32Array(T * H).map(() => 0.01 + 0.98 * r()),
-    g: new Float32Array(T * H).map(() => (c.general ? -1 + 1.25 * r() : -6 * r() * r())),
-    state: c.zero ? new Float32Array(H * K * V) : n(H * K * V),
-  };
-}
-
-/** Rows [t0, t1) of a call's per-token inputs. */
-function part(a: GatedDeltaArgs, t0: number, t1: number, state: Float32Array): GatedDeltaArgs {
-  const { H, K, V } = a;
-  return {
-    ...a, T: t1 - t0, state,
-    q: a.q.subarray(t0 * H * K, t1 * H * K), k: a.k.subarray(t0 * H * K, t1 * H * K), v: a.v.subarray(t0 * H * V, t1 * H * V),
-    beta: a.beta.subarray(t0 * H, t1 * H), g: a.g.subarray(t0 * H, t1 * H),
-  };
+  return deltaRuleInputs({
+    ...c, chunkSize: c.chunk, zeroState: c.zero,
+    beta: (r) => 0.01 + 0.98 * r(),
+    g: (r) => (c.general ? -1 + 1.25 * r() : -6 * r() * r()),
+  });
 }
 
 function close(what: string, got: Float32Array, want: Float32Array): void {
@@ -103,9 +79,9 @@ function check(label: string, b: Backend, c: Case): void {
   const got = new Float32Array(c.T * c.H * c.V);
   if (cut === 0 || cut === c.T) got.set(ops.gatedDelta({ ...a, state }));
   else {
-    got.set(ops.gatedDelta(part(a, 0, cut, state)), 0);
+    got.set(ops.gatedDelta(deltaRuleRows(a, 0, cut, state)), 0);
     // the second part writes into a caller-provided `out`
-    ops.gatedDelta({ ...part(a, cut, c.T, state), out: got.subarray(cut * c.H * c.V) });
+    ops.gatedDelta({ ...deltaRuleRows(a, cut, c.T, state), out: got.subarray(cut * c.H * c.V) });
   }
   const what = `${label} T ${c.T} H ${c.H} K ${c.K} V ${c.V} chunk ${c.chunk} cut ${cut}${c.general ? " general g" : ""}`;
   close(`${what}: out`, got, want);

@@ -20,25 +20,19 @@
 import "./helpers/gpu.ts";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { load } from "../core/index.ts";
 import { openCheckpoint } from "../core/formats/checkpoint.ts";
 import { WeightReader } from "../core/formats/weights.ts";
-import { buildS4, type S4Mode } from "../core/models/s4.ts";
+import { buildS4 } from "../core/models/s4.ts";
 import type { Backend } from "../kernels/backend.ts";
-import { createCpuBackend } from "../kernels/cpu/index.ts";
 import { createGpuBackend } from "../kernels/gpu/index.ts";
 import { createWebgpuBackend } from "../kernels/webgpu/index.ts";
 import { BackendError } from "../core/errors.ts";
 import { U32 } from "./helpers/op-parity.ts";
-import { scaledMaxDiff } from "./helpers/random-model.ts";
+import { registerS4Goldens, S4_FIXTURES } from "./helpers/s4-goldens.ts";
 import { registerS4Parity } from "./helpers/s4-parity.ts";
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const FIXTURES = path.join(here, "fixtures/s4");
-const TEXT = path.join(here, "../checkpoints/s4d-text");
+import { S4D_TEXT, assertS4dTextLogits, generateText, s4dTextInfo } from "./helpers/s4d-text.ts";
 
 const webgpu = await createWebgpuBackend();
 const gpu = await createGpuBackend();
@@ -59,7 +53,7 @@ registerS4Parity(test, backends.map(([l, b]) => [l, b.s4!]), {
 });
 
 test("both GPU backends have S4 ops, and an S4 model on them says so", async () => {
-  const ck = await openCheckpoint(path.join(FIXTURES, "s4d_minimal_seq"));
+  const ck = await openCheckpoint(path.join(S4_FIXTURES, "s4d_minimal_seq"));
   try {
     if (ck.config.family !== "s4") throw new Error("not s4");
     for (const [label, b] of backends) {
@@ -79,58 +73,16 @@ test("bad shapes are BackendErrors on the host, before any GPU work", () => {
   }
 });
 
-for (const name of fs.readdirSync(FIXTURES).sort()) {
-  const dir = path.join(FIXTURES, name);
-  const golden = JSON.parse(fs.readFileSync(path.join(dir, "golden.json"), "utf8"));
-  test(`${name}: webgpu and gpu == state-spaces/s4 forward and step, and == cpu, in both modes`, async () => {
-    const ck = await openCheckpoint(dir);
-    try {
-      if (ck.config.family !== "s4") throw new Error("not s4");
-      const config = ck.config;
-      const [, T] = golden.input_shape as number[];
-      const run = (b: Backend, s4Mode: S4Mode) => {
-        const m = buildS4(config, new WeightReader(ck), b, { s4Mode, chunk: 16 });
-        if (config.task === "lm") return m.forward((golden.input as number[]).map(Math.round), m.newState(), "all")!;
-        return m.forwardFloat(Float32Array.from(golden.input), T, m.newState());
-      };
-      for (const s4Mode of ["recurrent", "conv"] as S4Mode[]) {
-        const ref = run(createCpuBackend(), s4Mode);
-        for (const [label, b] of backends) {
-          const y = run(b, s4Mode);
-          const dF = scaledMaxDiff(y, golden.forward), dS = scaledMaxDiff(y, golden.step), dC = scaledMaxDiff(y, ref);
-          assert.ok(dF <= 2e-5 && dS <= 2e-5 && dC <= 1e-5, `${label} ${s4Mode}: vs forward ${dF}, vs step ${dS}, vs cpu ${dC}`);
-        }
-      }
-    } finally {
-      ck.close();
-    }
-  });
-}
+registerS4Goldens(test, backends, "webgpu and gpu");
 
 test("checkpoints/s4d-text on webgpu: logits == cpu (both modes) and greedy generation gives the cpu's text", async () => {
-  const info = JSON.parse(fs.readFileSync(path.join(TEXT, "training.json"), "utf8"));
-  const ids = (info.golden as { ids: number[] }).ids.slice(0, 48);
-  const ck = await openCheckpoint(TEXT);
-  try {
-    if (ck.config.family !== "s4") throw new Error("not s4");
-    for (const s4Mode of ["recurrent", "conv"] as S4Mode[]) {
-      const cpuM = buildS4(ck.config, new WeightReader(ck), createCpuBackend(), { s4Mode, chunk: 32 });
-      const want = cpuM.forward(ids, cpuM.newState(), "all")!;
-      const m = buildS4(ck.config, new WeightReader(ck), webgpu, { s4Mode, chunk: 32 });
-      const d = scaledMaxDiff(m.forward(ids, m.newState(), "all")!, want);
-      assert.ok(d < 1e-4, `webgpu ${s4Mode}: logits ${d}`);
-    }
-  } finally {
-    ck.close();
-  }
-  const sample = info.samples[0] as { prompt: string };
+  await assertS4dTextLogits([["webgpu", webgpu]], (s4dTextInfo.golden as { ids: number[] }).ids.slice(0, 48));
+  const sample = s4dTextInfo.samples[0] as { prompt: string };
   const greedy = async (backend: "cpu" | "webgpu") => {
-    const m = await load(TEXT, { backend });
+    const m = await load(S4D_TEXT, { backend });
     try {
       assert.is((m.model as unknown as { s4Ops: string }).s4Ops, backend);
-      let text = "";
-      for await (const p of m.session().generate(sample.prompt, { maxTokens: 20, temperature: 0 })) text += p.text;
-      return text;
+      return await generateText(m, sample.prompt, { maxTokens: 20, temperature: 0 });
     } finally {
       m.dispose();
     }

@@ -9,7 +9,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { gatedDeltaChunked, gatedDeltaStep, type GatedDeltaArgs } from "../kernels/cpu/delta-rule.ts";
-import { fillNormal, mulberry32, scaledMaxDiff } from "./helpers/random-model.ts";
+import { deltaRuleInputs, deltaRuleRows } from "./helpers/delta-rule-inputs.ts";
+import { scaledMaxDiff } from "./helpers/random-model.ts";
 
 const TOL = 1e-5;
 
@@ -24,26 +25,8 @@ const dimsArb: fc.Arbitrary<Dims> = fc.record({
   seed: fc.integer(),
 });
 
-function l2rows(x: Float32Array, K: number): Float32Array {
-  for (let o = 0; o < x.length; o += K) {
-    let s = 0;
-    for (let i = 0; i < K; i++) s += x[o + i] * x[o + i];
-    const inv = 1 / Math.sqrt(s + 1e-6);
-    for (let i = 0; i < K; i++) x[o + i] *= inv;
-  }
-  return x;
-}
-
 function inputs({ T, H, K, V, Q, seed }: Dims, zeroState = false): GatedDeltaArgs {
-  const r = mulberry32(seed);
-  const n = (len: number) => fillNormal(new Float32Array(len), r, 1);
-  return {
-    T, H, K, V, chunkSize: Q, scale: 1 / Math.sqrt(K),
-    q: l2rows(n(T * H * K), K), k: l2rows(n(T * H * K), K), v: n(T * H * V),
-    beta: new Float32Array(T * H).map(() => r()),
-    g: new Float32Array(T * H).map(() => -8 * r() * r()),
-    state: zeroState ? new Float32Array(H * K * V) : n(H * K * V),
-  };
+  return deltaRuleInputs({ T, H, K, V, chunkSize: Q, seed, zeroState, beta: (r) => r(), g: (r) => -8 * r() * r() });
 }
 
 const copy = (a: GatedDeltaArgs): GatedDeltaArgs => ({ ...a, state: a.state.slice() });
@@ -64,17 +47,12 @@ test("split anywhere: chunked [0, s) then [s, T) == step over [0, T)", () => {
   fc.assert(
     fc.property(dimsArb, fc.nat(), (d, cut) => {
       const a = inputs(d);
-      const { T, H, K, V } = d;
+      const { T, H, V } = d;
       const s = cut % (T + 1);
       const ref = copy(a);
       const y = gatedDeltaStep(ref);
       const state = a.state.slice();
-      const part = (t0: number, t1: number) =>
-        gatedDeltaChunked({
-          ...a, T: t1 - t0, state,
-          q: a.q.subarray(t0 * H * K, t1 * H * K), k: a.k.subarray(t0 * H * K, t1 * H * K),
-          v: a.v.subarray(t0 * H * V, t1 * H * V), beta: a.beta.subarray(t0 * H, t1 * H), g: a.g.subarray(t0 * H, t1 * H),
-        });
+      const part = (t0: number, t1: number) => gatedDeltaChunked(deltaRuleRows(a, t0, t1, state));
       const y1 = part(0, s), y2 = part(s, T);
       const ys = new Float32Array(T * H * V);
       ys.set(y1);

@@ -6,22 +6,18 @@
 // convolution, scanstream in float64 inside each op with float32 between ops).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import fs from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { load, OptionError } from "../core/index.ts";
 import { openCheckpoint } from "../core/formats/checkpoint.ts";
 import { WeightReader } from "../core/formats/weights.ts";
 import { buildS4 } from "../core/models/s4.ts";
 import { createCpuBackend } from "../kernels/cpu/index.ts";
 import { scaledMaxDiff } from "./helpers/random-model.ts";
+import { S4D_TEXT, assertSnapshotForkResume, generateText, s4dTextInfo } from "./helpers/s4d-text.ts";
 
-const DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), "../checkpoints/s4d-text");
-const info = JSON.parse(fs.readFileSync(path.join(DIR, "training.json"), "utf8"));
-const g = info.golden as { ids: number[]; logits_rows: number[]; logits: number[] };
+const g = s4dTextInfo.golden as { ids: number[]; logits_rows: number[]; logits: number[] };
 
 test("s4d-text: logits == the PyTorch model's, in recurrent and conv mode", async () => {
-  const ck = await openCheckpoint(DIR);
+  const ck = await openCheckpoint(S4D_TEXT);
   try {
     if (ck.config.family !== "s4") throw new Error("not an S4 checkpoint");
     assert.is(ck.config.block, "S4D");
@@ -39,31 +35,15 @@ test("s4d-text: logits == the PyTorch model's, in recurrent and conv mode", asyn
 });
 
 test("s4d-text: greedy generation reproduces the PyTorch greedy text; snapshot / fork resume it exactly", async () => {
-  const m = await load(DIR, { backend: "cpu" });
-  const sample = info.samples[0] as { prompt: string; greedy_text: string };
-  const s = m.session();
-  let text = "";
-  for await (const p of s.generate(sample.prompt, { maxTokens: 32, temperature: 0 })) text += p.text;
-  assert.is(text, sample.greedy_text.slice(0, 32));
+  const m = await load(S4D_TEXT, { backend: "cpu" });
+  const sample = s4dTextInfo.samples[0] as { prompt: string; greedy_text: string };
+  assert.is(await generateText(m, sample.prompt, { maxTokens: 32, temperature: 0 }), sample.greedy_text.slice(0, 32));
 
-  const a = m.session();
-  await a.feed("And God said, ");
-  const snap = a.snapshot();
-  const f = a.fork();
-  const gen = async (x: typeof a) => {
-    let t = "";
-    for await (const p of x.generate("", { maxTokens: 16, temperature: 0.8, seed: 7 })) t += p.text;
-    return t;
-  };
-  const first = await gen(a);
-  const b = m.session();
-  b.restore(snap);
-  assert.is(await gen(b), first);
-  assert.is(await gen(f), first);
+  await assertSnapshotForkResume(m);
 });
 
 test("s4d-text: read() a document in pieces, ask() about it, and mitigations are refused", async () => {
-  const m = await load(DIR, { backend: "cpu" });
+  const m = await load(S4D_TEXT, { backend: "cpu" });
   const s = m.session();
   const doc = "In the beginning, God created the heavens and the earth. ".repeat(2);
   let progress = 0;

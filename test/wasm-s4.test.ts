@@ -18,25 +18,19 @@
 //   s4d-text                logits within 1e-4 (scaled) of the cpu backend's; the same greedy text
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { load } from "../core/index.ts";
 import { openCheckpoint } from "../core/formats/checkpoint.ts";
 import { WeightReader } from "../core/formats/weights.ts";
-import { buildS4, isS4Model, type S4Mode } from "../core/models/s4.ts";
+import { buildS4, isS4Model } from "../core/models/s4.ts";
 import type { Backend } from "../kernels/backend.ts";
-import { createCpuBackend } from "../kernels/cpu/index.ts";
 import { cpuS4Ops } from "../kernels/cpu/s4.ts";
 import { createWasmBackend } from "../kernels/wasm/index.ts";
 import { BackendError } from "../core/errors.ts";
 import { U32, rand, within } from "./helpers/op-parity.ts";
-import { scaledMaxDiff } from "./helpers/random-model.ts";
+import { registerS4Goldens, S4_FIXTURES } from "./helpers/s4-goldens.ts";
 import { registerS4Parity } from "./helpers/s4-parity.ts";
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const FIXTURES = path.join(here, "fixtures/s4");
-const TEXT = path.join(here, "../checkpoints/s4d-text");
+import { S4D_TEXT, assertS4dTextLogits, assertSnapshotForkResume, generateText, s4dTextInfo } from "./helpers/s4d-text.ts";
 
 const wasm1 = await createWasmBackend({ threads: 1, shared: false, warmUp: false });
 const wasm2 = await createWasmBackend({ threads: 2, grain: "fine", warmUp: false });
@@ -58,7 +52,7 @@ registerS4Parity(test, backends.map(([l, b]) => [l, b.s4!]), {
 
 test("the wasm backend has S4 ops and an S4 model says they run (not the cpu fallback)", async () => {
   for (const [, b] of backends) assert.ok(b.s4, "backend.s4");
-  const ck = await openCheckpoint(path.join(FIXTURES, "s4d_minimal_seq"));
+  const ck = await openCheckpoint(path.join(S4_FIXTURES, "s4d_minimal_seq"));
   try {
     if (ck.config.family !== "s4") throw new Error("not s4");
     const m = buildS4(ck.config, new WeightReader(ck), wasm2);
@@ -101,60 +95,17 @@ test("bad shapes are BackendErrors naming the op and the array", () => {
   assert.throws(() => s4.activation(z, "swish" as never), /unknown kind/);
 });
 
-for (const name of fs.readdirSync(FIXTURES).sort()) {
-  const dir = path.join(FIXTURES, name);
-  const golden = JSON.parse(fs.readFileSync(path.join(dir, "golden.json"), "utf8"));
-  test(`${name}: wasm (1 and 2 threads) == state-spaces/s4 forward and step, and == cpu, in both modes`, async () => {
-    const ck = await openCheckpoint(dir);
-    try {
-      if (ck.config.family !== "s4") throw new Error("not s4");
-      const [, T] = golden.input_shape as number[];
-      const run = (b: Backend, s4Mode: S4Mode) => {
-        const m = buildS4(ck.config as never, new WeightReader(ck), b, { s4Mode, chunk: 16 });
-        if (ck.config.family === "s4" && ck.config.task === "lm") return m.forward((golden.input as number[]).map(Math.round), m.newState(), "all")!;
-        return m.forwardFloat(Float32Array.from(golden.input), T, m.newState());
-      };
-      for (const s4Mode of ["recurrent", "conv"] as S4Mode[]) {
-        const ref = run(createCpuBackend(), s4Mode);
-        for (const [label, b] of backends) {
-          const y = run(b, s4Mode);
-          const dF = scaledMaxDiff(y, golden.forward), dS = scaledMaxDiff(y, golden.step), dC = scaledMaxDiff(y, ref);
-          assert.ok(dF <= 2e-5 && dS <= 2e-5 && dC <= 1e-5, `${label} ${s4Mode}: vs forward ${dF}, vs step ${dS}, vs cpu ${dC}`);
-        }
-      }
-    } finally {
-      ck.close();
-    }
-  });
-}
+registerS4Goldens(test, backends, "wasm (1 and 2 threads)");
 
 test("checkpoints/s4d-text on wasm: logits == cpu in both modes, and greedy generation gives the cpu's text", async () => {
-  const info = JSON.parse(fs.readFileSync(path.join(TEXT, "training.json"), "utf8"));
-  const ids = (info.golden as { ids: number[] }).ids;
-  const ck = await openCheckpoint(TEXT);
-  try {
-    if (ck.config.family !== "s4") throw new Error("not s4");
-    for (const s4Mode of ["recurrent", "conv"] as S4Mode[]) {
-      const cpuM = buildS4(ck.config, new WeightReader(ck), createCpuBackend(), { s4Mode, chunk: 32 });
-      const want = cpuM.forward(ids, cpuM.newState(), "all")!;
-      for (const [label, b] of backends) {
-        const m = buildS4(ck.config, new WeightReader(ck), b, { s4Mode, chunk: 32 });
-        const d = scaledMaxDiff(m.forward(ids, m.newState(), "all")!, want);
-        assert.ok(d < 1e-4, `${label} ${s4Mode}: logits ${d}`);
-      }
-    }
-  } finally {
-    ck.close();
-  }
-  const sample = info.samples[0] as { prompt: string };
+  await assertS4dTextLogits(backends, (s4dTextInfo.golden as { ids: number[] }).ids);
+  const sample = s4dTextInfo.samples[0] as { prompt: string };
   const greedy = async (backend: "cpu" | "wasm", threads?: number) => {
-    const m = await load(TEXT, { backend, threads });
+    const m = await load(S4D_TEXT, { backend, threads });
     try {
       assert.ok(isS4Model(m.model));
       if (backend === "wasm") assert.match((m.model as { s4Ops: string }).s4Ops, /^wasm/);
-      let text = "";
-      for await (const p of m.session().generate(sample.prompt, { maxTokens: 48, temperature: 0 })) text += p.text;
-      return text;
+      return await generateText(m, sample.prompt, { maxTokens: 48, temperature: 0 });
     } finally {
       m.dispose();
     }
@@ -165,22 +116,9 @@ test("checkpoints/s4d-text on wasm: logits == cpu in both modes, and greedy gene
 });
 
 test("s4d-text on wasm (states in wasm memory): snapshot / restore / fork resume a sampled stream exactly", async () => {
-  const m = await load(TEXT, { backend: "wasm", threads: 2 });
+  const m = await load(S4D_TEXT, { backend: "wasm", threads: 2 });
   try {
-    const a = m.session();
-    await a.feed("And God said, ");
-    const snap = a.snapshot();
-    const f = a.fork();
-    const gen = async (x: typeof a) => {
-      let t = "";
-      for await (const p of x.generate("", { maxTokens: 16, temperature: 0.8, seed: 7 })) t += p.text;
-      return t;
-    };
-    const first = await gen(a);
-    const b = m.session();
-    b.restore(snap);
-    assert.is(await gen(b), first);
-    assert.is(await gen(f), first);
+    await assertSnapshotForkResume(m);
   } finally {
     m.dispose();
   }

@@ -109,7 +109,8 @@ export function route(logits: ArrayLike<number>, k: number): { idx: number[]; w:
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 const softplus = (x: number) => (x > 20 ? x : Math.log1p(Math.exp(x)));
 
-function l2normHeads(x: Float32Array, Dk: number): Float32Array {
+/** Each head's row of Dk values scaled to unit L2 norm (eps 1e-6), in place. */
+export function l2normHeads(x: Float32Array, Dk: number): Float32Array {
   for (let o = 0; o < x.length; o += Dk) {
     let s = 0;
     for (let i = 0; i < Dk; i++) s += x[o + i] * x[o + i];
