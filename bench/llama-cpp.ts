@@ -151,7 +151,11 @@ async function checkSameFunction(model: LlamaModel, w: string): Promise<void> {
   console.error(`check ${w}: ${same}/24 greedy tokens equal (llama.cpp ${theirs.slice(0, 6).join(",")}... scanstream ${ours.slice(0, 6).join(",")}...)`);
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -168,12 +172,6 @@ async function main(): Promise<void> {
     },
   });
   const list = (s: string) => s.split(",").map((x) => x.trim()).filter(Boolean);
-  const restore = values.variant ? onlyVariant(values.variant) : () => {};
-  for (const sig of ["SIGINT", "SIGTERM"] as const)
-    process.once(sig, () => {
-      restore(); // put the hidden variants back even when interrupted
-      process.exit(130);
-    });
   let lib: LlamaLib;
   try {
     const name = "node-llama-cpp";
@@ -182,6 +180,12 @@ async function main(): Promise<void> {
     console.error("node-llama-cpp is not installed: npm i --no-save node-llama-cpp@3.22.1");
     process.exit(2);
   }
+  const restore = values.variant ? onlyVariant(values.variant) : () => {};
+  for (const sig of ["SIGINT", "SIGTERM"] as const)
+    process.once(sig, () => {
+      restore(); // put the hidden variants back even when interrupted
+      process.exit(130);
+    });
   try {
     const llama = await lib.getLlama({ gpu: false, build: "never", logLevel: lib.LlamaLogLevel.warn });
     const rows: Record<string, unknown>[] = [];
