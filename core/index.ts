@@ -9,6 +9,7 @@ import path from "node:path";
 import type { Backend, WeightDType } from "../kernels/backend.ts";
 import { checkBackendChoice, createBackend, type BackendChoice } from "../kernels/registry.ts";
 import { OptionError } from "./errors.ts";
+import type { LoadedModel as BaseLoadedModel, LoadOptions as BaseLoadOptions } from "./loaded-model.ts";
 import { openCheckpoint, openTensors } from "./formats/checkpoint.ts";
 import { byteTokenizer, loadTokenizerJson, type TextTokenizer } from "./formats/tokenizer.ts";
 import { WeightReader } from "./formats/weights.ts";
@@ -36,11 +37,8 @@ export * from "./errors.ts";
 export type { BackendSwitch, FallbackChoice } from "./stream/fallback.ts";
 export type { BatchDecoder, BatchStates } from "./models/mamba2-batch.ts";
 
-export interface LoadOptions {
-  backend?: BackendChoice;
-  /** Storage dtype of the large matrices on the backend (default f32). */
-  weights?: WeightDType;
-  threads?: number;
+/** Node's load() options: the browser entry's, plus the GPU fallback. */
+export interface LoadOptions extends BaseLoadOptions {
   /**
    * What a gpu / webgpu backend gives way to when it cannot start or an op fails mid-stream (default
    * "wasm"; "none": the BackendError is thrown). A switch is never silent: `backendSwitches`,
@@ -50,22 +48,14 @@ export interface LoadOptions {
   onBackendSwitch?: (s: BackendSwitch) => void;
 }
 
-export interface LoadedModel {
-  readonly dir: string;
-  readonly config: ModelConfig;
-  readonly model: Model;
-  readonly tokenizer: TextTokenizer;
+/** What load() returns: the browser entry's LoadedModel, plus the GPU fallback and batched decode. */
+export interface LoadedModel extends BaseLoadedModel {
   /** The backend that runs the model now (it changes once if a GPU backend fails). */
   readonly backend: Backend;
   /** Backend changes so far (a GPU backend that did not start, or that failed mid-stream), oldest first. */
   readonly backendSwitches: BackendSwitch[];
   /** Batched decode with GPU-resident states (webgpu + Mamba-2), used by generateBatch; null elsewhere. */
   readonly batch: BatchDecoder | null;
-  /** sha256 of the config and weight files (computed on first use). */
-  hash(): string;
-  /** A new stream on the model; `opts` picks the long-context mitigation (default "none"). */
-  session(opts?: SessionOptions): Session;
-  dispose(): void;
 }
 
 export async function load(dir: string, opts: LoadOptions = {}): Promise<LoadedModel> {
