@@ -11,7 +11,7 @@
 //                           reduction), so the error does not grow with l
 //   cauchy                  |Δ| <= 2e-5·max(1, max|ref|): float32 Cauchy sums (the Woodbury solves are
 //                           float64 on the worker), then a float32 inverse DFT over L/2 + 1 nodes
-//   fftConv                 |Δ| <= 4u·(3·log2 n + 2)·‖u_h‖₂·‖k_ch‖₂ + 2u·|kState| (a direct sum here, whose
+//   fftConv                 |Δ| <= 4u·(log2 n + 2)·‖u_h‖₂·‖k_ch‖₂ + 2u·|kState| (a direct sum here, whose
 //                           error bound taps·u·‖u‖‖k‖ this covers for random signs)
 //   layerNorm               |Δ| <= 1e-5·(|ref| + |weight|) + 1e-6
 //   activation, glu         |Δ| <= 2e-6·|ref| + 1e-6

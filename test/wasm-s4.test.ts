@@ -9,9 +9,9 @@
 //   dplrScan                the same (observed < 1e-6 for dt down to 1e-3, |E| = |2/dt + Λ| up to 2000)
 //   vandermonde, cauchy     |Δ| <= 1e-6·max(1, max|ref|): float64 inside, as the reference (observed 0:
 //                           both round the same float64 values to float32)
-//   fftConv                 |Δ| <= 2u·(3·log2 n + 2)·‖u_h‖₂·‖k_ch‖₂ + 2u·|kState| (float32 error bound of
-//                           two forward FFTs and one inverse; a bound with one log2 n was exceeded by
-//                           1.3x once: T 33, one tap, n 64)
+//   fftConv                 |Δ| <= 2u·(log2 n + 2)·‖u_h‖₂·‖k_ch‖₂ + 2u·|kState| (float32 FFT error bound;
+//                           observed up to 0.6u·log2 n·‖u‖‖k‖; u and k share one complex transform, so
+//                           k is first scaled by a power of two to ‖u‖'s size, see ss_s4_fft_conv)
 //   layerNorm               |Δ| <= 1e-5·(|ref| + |weight|) + 1e-6
 //   activation, glu         |Δ| <= 2e-6·|ref| + 1e-6 (erf by a rational approximation, exp to ~2 ulp)
 //   s4 goldens              scaledMaxDiff <= 2e-5 against the s4 code's forward and step (as on cpu), and

@@ -193,7 +193,7 @@ export interface Kernels {
    * n = 0: the direct sum (short blocks). Else n >= 8 is the power of two >= T + min(Lk, T) − 1 the
    * zero-padded sequences are transformed at, with plan = twr[n], twi[n] (see fft_dif), then the
    * partner table [n] (u32: the bit-reversed position of frequency −f for the one of f). One complex
-   * FFT carries both real sequences (re = u, im = k); the product spectrum goes back through one
+   * FFT carries both real sequences (re = u, im = k·2^e, balanced by pow2_balance); the product spectrum goes back through one
    * inverse FFT. scratch: ss_s4_fft_conv_scratch_floats(T, n) floats per thread.
    * (src/s4.rs)
    */
@@ -335,8 +335,8 @@ export interface BuildInfo {
 }
 
 export const BUILDS: { readonly single: BuildInfo; readonly threads: BuildInfo } = {
-  single: { file: "scanstream_wasm.wasm", bytes: 118172, sha256: "94b1d0eb0b66b309fd47a7e840f57def515cd110689dec6eded1dd3de9c9f0f1", memory: {"min":17,"shared":false,"imported":false} },
-  threads: { file: "scanstream_wasm_mt.wasm", bytes: 118286, sha256: "8a28a4d3294874083b2fbd16907e3570f6b3a4c20a234c1d98824e391966df9b", memory: {"min":17,"max":65536,"shared":true,"imported":true} },
+  single: { file: "scanstream_wasm.wasm", bytes: 118515, sha256: "0d10a656def2994344ab72a48c017f23b8603ca31a4096c9e201452afd7b5576", memory: {"min":17,"shared":false,"imported":false} },
+  threads: { file: "scanstream_wasm_mt.wasm", bytes: 118629, sha256: "f07b0d813e24b1356a0fa2865656078b52916c5f32a3c5aac851cc43963ba11f", memory: {"min":17,"max":65536,"shared":true,"imported":true} },
 };
 
 export type BuildName = keyof typeof BUILDS;

@@ -467,13 +467,25 @@ unsafe fn fft_dit_inv(re: *mut f32, im: *mut f32, n: usize, twr: *const f32, twi
     }
 }
 
+/// (2^e, 2^−e) with 2^(2e) ≈ su / sk (sums of squares), |e| <= 60; (1, 1) when either is 0 or not finite.
+#[inline(always)]
+fn pow2_balance(su: f32, sk: f32) -> (f32, f32) {
+    let r = su / sk;
+    if !(r > 0.0) || !r.is_finite() {
+        return (1.0, 1.0);
+    }
+    let e = (((r.to_bits() >> 23) & 0xff) as i32 - 127) / 2;
+    let e = if e > 60 { 60 } else if e < -60 { -60 } else { e };
+    (f32::from_bits(((127 + e) as u32) << 23), f32::from_bits(((127 - e) as u32) << 23))
+}
+
 /// Causal convolution along T for rows c·H + h in [r_lo, r_hi) of Cc·H:
 /// y[t, c·H+h] = Σ_{j ≤ t, j < Lk} k[c,h,j]·u[t−j,h] + (ks ? ks[c,h,t] : 0).
 /// u: [T, H]; k: [Cc, H, Lk]; ks: [Cc, H, Ls] (0 for none); y: [T, Cc·H].
 /// n = 0: the direct sum (short blocks). Else n >= 8 is the power of two >= T + min(Lk, T) − 1 the
 /// zero-padded sequences are transformed at, with plan = twr[n], twi[n] (see fft_dif), then the
 /// partner table [n] (u32: the bit-reversed position of frequency −f for the one of f). One complex
-/// FFT carries both real sequences (re = u, im = k); the product spectrum goes back through one
+/// FFT carries both real sequences (re = u, im = k·2^e, balanced by pow2_balance); the product spectrum goes back through one
 /// inverse FFT. scratch: ss_s4_fft_conv_scratch_floats(T, n) floats per thread.
 #[no_mangle]
 pub unsafe extern "C" fn ss_s4_fft_conv(
@@ -506,9 +518,22 @@ pub unsafe extern "C" fn ss_s4_fft_conv(
         }
         let re = scratch;
         let im = scratch.add(n);
+        // Both sequences share one transform, so the error of each spectrum scales with the larger
+        // norm: k is scaled by a power of two that brings ‖k‖ near ‖u‖ (exact), and y is unscaled.
+        let (mut su, mut sk) = (0f32, 0f32);
         for i in 0..n {
-            *re.add(i) = if i < t { *u.add(i * h + hh) } else { 0.0 };
-            *im.add(i) = if i < taps { *kr.add(i) } else { 0.0 };
+            let a = if i < t { *u.add(i * h + hh) } else { 0.0 };
+            let b = if i < taps { *kr.add(i) } else { 0.0 };
+            *re.add(i) = a;
+            *im.add(i) = b;
+            su += a * a;
+            sk += b * b;
+        }
+        let (scale, unscale) = pow2_balance(su, sk);
+        if scale != 1.0 {
+            for i in 0..taps {
+                *im.add(i) *= scale;
+            }
         }
         let (twr, twi) = (plan, plan.add(n));
         let partner = plan.add(2 * n) as *const u32;
@@ -533,7 +558,7 @@ pub unsafe extern "C" fn ss_s4_fft_conv(
             *im.add(j) = -pi;
         }
         fft_dit_inv(re, im, n, twr, twi);
-        let inv = 1.0 / n as f32;
+        let inv = unscale / n as f32;
         for tt in 0..t {
             let mut v = *re.add(tt) * inv;
             if !ks.is_null() {
