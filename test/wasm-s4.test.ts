@@ -10,7 +10,7 @@
 //   vandermonde, cauchy     |Δ| <= 1e-6·max(1, max|ref|): float64 inside, as the reference (observed 0:
 //                           both round the same float64 values to float32)
 //   fftConv                 |Δ| <= 2u·(log2 n + 2)·‖u_h‖₂·‖k_ch‖₂ + 2u·|kState| (float32 FFT error bound;
-//                           observed up to 0.6u·log2 n·‖u‖‖k‖; u and k share one complex transform, so
+//                           observed up to 0.7u·log2 n·‖u‖‖k‖; u and k share one complex transform, so
 //                           k is first scaled by a power of two to ‖u‖'s size, see ss_s4_fft_conv)
 //   layerNorm               |Δ| <= 1e-5·(|ref| + |weight|) + 1e-6
 //   activation, glu         |Δ| <= 2e-6·|ref| + 1e-6 (erf by a rational approximation, exp to ~2 ulp)
