@@ -114,3 +114,21 @@ def train(model, get_batch, steps, lr, warmup, log_every, evaluate=None, eval_ev
             hist.append({"stopped_at_step": step + 1})
             break
     return hist, time.time() - t0
+
+
+def encode_batch(examples, other_weight, mark):
+    """examples: [(prompt, answer)] -> inputs x, targets y, loss weights w ([B, T], right-padded with
+    weight 0). Every real target weighs `other_weight`; mark(w_row, prompt, answer, n) then raises the
+    weights of the targets the task is about (n = targets in this row)."""
+    seqs = [list((p + a).encode("ascii")) for p, a in examples]
+    T = max(len(s) for s in seqs) - 1
+    x = torch.zeros(len(seqs), T, dtype=torch.int64)
+    y = torch.zeros(len(seqs), T, dtype=torch.int64)
+    w = torch.zeros(len(seqs), T)
+    for i, ((p, a), s) in enumerate(zip(examples, seqs)):
+        n = len(s) - 1
+        x[i, :n] = torch.tensor(s[:-1])
+        y[i, :n] = torch.tensor(s[1:])
+        w[i, :n] = other_weight
+        mark(w[i], p, a, n)
+    return x, y, w

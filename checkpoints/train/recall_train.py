@@ -45,20 +45,13 @@ def train_example(rng, max_pairs=MAX_PAIRS):
     return prefix, answers
 
 
+def mark_values(w, prefix, answers, n):
+    for pos, _k, v in value_positions(len(prefix), answers):
+        w[pos - 1: pos - 1 + len(v)] = 1.0      # targets = the value bytes
+
+
 def encode_batch(examples):
-    seqs = [list((p + a).encode("ascii")) for p, a in examples]
-    T = max(len(s) for s in seqs) - 1
-    x = torch.zeros(len(seqs), T, dtype=torch.int64)
-    y = torch.zeros(len(seqs), T, dtype=torch.int64)
-    w = torch.zeros(len(seqs), T)
-    for i, ((p, a), s) in enumerate(zip(examples, seqs)):
-        n = len(s) - 1
-        x[i, :n] = torch.tensor(s[:-1])
-        y[i, :n] = torch.tensor(s[1:])
-        w[i, :n] = OTHER_WEIGHT
-        for pos, _k, v in value_positions(len(p), a):
-            w[i, pos - 1: pos - 1 + len(v)] = 1.0      # targets = the value bytes
-    return x, y, w
+    return common.encode_batch(examples, OTHER_WEIGHT, mark_values)
 
 
 @torch.no_grad()

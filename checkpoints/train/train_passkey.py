@@ -44,24 +44,17 @@ def train_example(rng):
     return prompt, " " + key
 
 
+def mark_answer(w, p, a, n):
+    w[len(p) - 1 + 1: n] = 1.0          # the 5 answer digits (targets of positions len(p)..)
+    # the needle repeats the key ("... {key}. Remember it. {key} is ..."): its second copy is
+    # predictable from the first at a short distance, an easy copy that helps the long one
+    j = p.index(" is the pass key.")
+    w[j - 6: j - 1] = NEEDLE_COPY_WEIGHT
+
+
 def encode_batch(examples):
     """examples: [(prompt, answer)] -> inputs, targets, weights (right-padded with 0 weight)."""
-    seqs = [list((p + a).encode("ascii")) for p, a in examples]
-    T = max(len(s) for s in seqs) - 1
-    x = torch.zeros(len(seqs), T, dtype=torch.int64)
-    y = torch.zeros(len(seqs), T, dtype=torch.int64)
-    w = torch.zeros(len(seqs), T)
-    for i, ((p, a), s) in enumerate(zip(examples, seqs)):
-        n = len(s) - 1
-        x[i, :n] = torch.tensor(s[:-1])
-        y[i, :n] = torch.tensor(s[1:])
-        w[i, :n] = OTHER_WEIGHT
-        w[i, len(p) - 1 + 1: n] = 1.0          # the 5 answer digits (targets of positions len(p)..)
-        # the needle repeats the key ("... {key}. Remember it. {key} is ..."): its second copy is
-        # predictable from the first at a short distance, an easy copy that helps the long one
-        j = p.index(" is the pass key.")
-        w[i, j - 6: j - 1] = NEEDLE_COPY_WEIGHT
-    return x, y, w
+    return common.encode_batch(examples, OTHER_WEIGHT, mark_answer)
 
 
 @torch.no_grad()
