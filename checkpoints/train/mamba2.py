@@ -333,18 +333,22 @@ def byte_level_tokenizer_json():
     }
 
 
-def export(model: Mamba2LM, outdir, dtype=torch.float32, extra_config=None):
+def write_checkpoint(outdir, tensors, generator, config):
+    """A scanstream-loadable folder: model.safetensors, config.json and the byte-level tokenizer.json."""
     import os
     os.makedirs(outdir, exist_ok=True)
-    sd = {k: v.to(dtype) for k, v in model.state_dict().items()}
-    save_safetensors(os.path.join(outdir, "model.safetensors"), sd,
-                     {"format": "pt", "generator": "scanstream checkpoints/train/mamba2.py"})
+    save_safetensors(os.path.join(outdir, "model.safetensors"), tensors, {"format": "pt", "generator": generator})
     with open(os.path.join(outdir, "config.json"), "w") as f:
-        json.dump(model.cfg.to_json(**(extra_config or {})), f, indent=2)
+        json.dump(config, f, indent=2)
         f.write("\n")
     with open(os.path.join(outdir, "tokenizer.json"), "w") as f:
         json.dump(byte_level_tokenizer_json(), f, ensure_ascii=False, indent=1)
         f.write("\n")
+
+
+def export(model: Mamba2LM, outdir, dtype=torch.float32, extra_config=None):
+    sd = {k: v.to(dtype) for k, v in model.state_dict().items()}
+    write_checkpoint(outdir, sd, "scanstream checkpoints/train/mamba2.py", model.cfg.to_json(**(extra_config or {})))
 
 
 def load_exported(outdir):

@@ -35,7 +35,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mamba2 import byte_level_tokenizer_json, load_safetensors, save_safetensors
+from mamba2 import load_safetensors, write_checkpoint
 
 
 class MomConfig:
@@ -393,15 +393,8 @@ class MomLM(nn.Module):
 
 
 def export(model: MomLM, outdir, extra_config=None):
-    os.makedirs(outdir, exist_ok=True)
-    save_safetensors(os.path.join(outdir, "model.safetensors"), model.export_tensors(),
-                     {"format": "pt", "generator": "scanstream checkpoints/train/mom.py"})
-    with open(os.path.join(outdir, "config.json"), "w") as f:
-        json.dump(model.cfg.to_json(**(extra_config or {})), f, indent=2)
-        f.write("\n")
-    with open(os.path.join(outdir, "tokenizer.json"), "w") as f:
-        json.dump(byte_level_tokenizer_json(), f, ensure_ascii=False, indent=1)
-        f.write("\n")
+    write_checkpoint(outdir, model.export_tensors(), "scanstream checkpoints/train/mom.py",
+                     model.cfg.to_json(**(extra_config or {})))
 
 
 def load_exported(outdir):
