@@ -8,7 +8,8 @@
 // Method, per prefill length p and repeat:
 //   prefill: a fresh state, forward(p random ids, "last")                      -> p / seconds
 //   decode:  then `decode` single-token forward([id], "last") steps, each id the argmax of the previous
-//            logits (greedy), continuing from the prefilled state               -> decode / seconds
+//            logits (greedy), continuing from the prefilled state, the logits written into one reused
+//            array as a Session does                                            -> decode / seconds
 // A row reports the median over the repeats and the spread (max - min) / 2 / median. `warmup` untimed
 // iterations (shortest prefill + decode) run first so the JIT has compiled the kernels.
 // Rates are wall-clock. The *_cpu rates divide by the process's CPU time (user + system) instead:
@@ -138,16 +139,17 @@ export async function runModelBench(opts: ModelBenchOptions): Promise<ModelBench
   const randomIds = (n: number) => Array.from({ length: n }, () => Math.floor(rand() * config.vocab_size));
 
   const cpuSeconds = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1e6;
+  const out = new Float32Array(model.config.vocab_rows);
   /** One prefill + decode; returns wall and process-CPU seconds for each. */
   function once(p: number) {
     const state = model.newState();
     const ids = randomIds(p);
     const a = performance.now();
     const ca = process.cpuUsage();
-    let logits = model.forward(ids, state, "last")!;
+    const logits = model.forward(ids, state, "last", out)!;
     const b = performance.now();
     const cb = process.cpuUsage();
-    for (let k = 0; k < decode; k++) logits = model.forward([argmax(logits)], state, "last")!;
+    for (let k = 0; k < decode; k++) model.forward([argmax(logits)], state, "last", logits);
     const c = performance.now();
     const cc = process.cpuUsage();
     return {

@@ -13,13 +13,14 @@ import type { Backend } from "../../kernels/backend.ts";
 import type { Mamba1Config } from "./config.ts";
 import { addBias, buildLM, type BlockContext, type Mixer } from "./lm.ts";
 import { scanWithPlan, type ScanLayout } from "./long-context.ts";
+import type { Scratch } from "./scratch.ts";
 import { stateArray, type BuildOptions, type LayerState, type Model, type WeightSource } from "./model.ts";
 
 export function buildMamba1(config: Mamba1Config, weights: WeightSource, backend: Backend, opts: BuildOptions = {}): Model {
-  return buildLM(config, weights, backend, opts, (_i, prefix) => mamba1Mixer(config, weights, backend, opts, prefix));
+  return buildLM(config, weights, backend, opts, (_i, prefix, scratch) => mamba1Mixer(config, weights, backend, opts, prefix, scratch));
 }
 
-function mamba1Mixer(c: Mamba1Config, weights: WeightSource, backend: Backend, opts: BuildOptions, prefix: string): Mixer {
+function mamba1Mixer(c: Mamba1Config, weights: WeightSource, backend: Backend, opts: BuildOptions, prefix: string, scratch: Scratch): Mixer {
   const { d_model: d, d_inner: E, d_state: N, d_conv: K, dt_rank: R } = c;
   const dtype = opts.weights ?? "f32";
   const w = (name: string, shape: number[]) => weights.f32(prefix + name, shape);
@@ -47,17 +48,18 @@ function mamba1Mixer(c: Mamba1Config, weights: WeightSource, backend: Backend, o
       E * N + E + d * E + (outB?.length ?? 0),
     newState: (): LayerState => ({ conv: stateArray(backend, E * (K - 1)), ssm: stateArray(backend, E * N) }),
     forward(u: Float32Array, T: number, state: LayerState, at: BlockContext): Float32Array {
-      const xr = addBias(backend, backend.matmul(u, T, inX), T, inB && inB.subarray(0, E));
-      const z = addBias(backend, backend.matmul(u, T, inZ), T, inB && inB.subarray(E));
-      const x = backend.conv1d(xr, T, E, K, convW, convB, state.conv);
-      const dt = backend.matmul(backend.matmul(x, T, xpDt), T, dtProj);
+      const buf = (key: string, n: number) => scratch.get(key, T * n);
+      const xr = addBias(backend, backend.matmul(u, T, inX, buf("m1.xr", E)), T, inB && inB.subarray(0, E));
+      const z = addBias(backend, backend.matmul(u, T, inZ, buf("m1.z", E)), T, inB && inB.subarray(E));
+      const x = backend.conv1d(xr, T, E, K, convW, convB, state.conv, buf("m1.x", E));
+      const dt = backend.matmul(backend.matmul(x, T, xpDt, buf("m1.dtr", R)), T, dtProj, buf("m1.dt", E));
       backend.dtSoftplus(dt, T, E, dtBias, 0, Infinity);
-      const B = backend.matmul(x, T, xpB);
-      const C = backend.matmul(x, T, xpC);
+      const B = backend.matmul(x, T, xpB, buf("m1.B", N));
+      const C = backend.matmul(x, T, xpC, buf("m1.C", N));
       let y: Float32Array;
-      if (!at.plan) y = backend.selectiveScan({ T, D: E, N, x, dt, A, B, C, Dskip, state: state.ssm });
+      const out = buf("m1.y", E);
+      if (!at.plan) y = backend.selectiveScan({ T, D: E, N, x, dt, A, B, C, Dskip, state: state.ssm, out });
       else {
-        const out = new Float32Array(T * E);
         state.aux = scanWithPlan(layout, at.plan, state.aux, at.position, T, x, dt, C, state.ssm, out, (t0, t1, xs, dts, Ds) => {
           backend.selectiveScan({
             T: t1 - t0, D: E, N, A, Dskip: Ds, state: state.ssm,
@@ -67,7 +69,7 @@ function mamba1Mixer(c: Mamba1Config, weights: WeightSource, backend: Backend, o
         }, backend);
         y = out;
       }
-      return addBias(backend, backend.matmul(backend.siluGate(y, z), T, outProj), T, outB);
+      return addBias(backend, backend.matmul(backend.siluGate(y, z), T, outProj, buf("m1.out", d)), T, outB);
     },
   };
 }

@@ -14,13 +14,14 @@ import type { Backend } from "../../kernels/backend.ts";
 import type { Mamba2Config } from "./config.ts";
 import { addBias, buildLM, type BlockContext, type Mixer } from "./lm.ts";
 import { scanWithPlan, type ScanLayout } from "./long-context.ts";
+import type { Scratch } from "./scratch.ts";
 import { stateArray, type BuildOptions, type LayerState, type Model, type WeightSource } from "./model.ts";
 
 export function buildMamba2(config: Mamba2Config, weights: WeightSource, backend: Backend, opts: BuildOptions = {}): Model {
-  return buildLM(config, weights, backend, opts, (_i, prefix) => mamba2Mixer(config, weights, backend, opts, prefix));
+  return buildLM(config, weights, backend, opts, (_i, prefix, scratch) => mamba2Mixer(config, weights, backend, opts, prefix, scratch));
 }
 
-function mamba2Mixer(c: Mamba2Config, weights: WeightSource, backend: Backend, opts: BuildOptions, prefix: string): Mixer {
+function mamba2Mixer(c: Mamba2Config, weights: WeightSource, backend: Backend, opts: BuildOptions, prefix: string, scratch: Scratch): Mixer {
   const { d_model: d, d_inner: E, nheads: H, headdim: P, ngroups: G, d_state: N, d_conv: K } = c;
   const GN = G * N;
   const Cv = E + 2 * GN;
@@ -50,25 +51,32 @@ function mamba2Mixer(c: Mamba2Config, weights: WeightSource, backend: Backend, o
   // conv channel ranges of x, B, C inside the [Cv, ...] conv weight / window
   const convRange = [[0, E], [E, E + GN], [E + GN, Cv]] as const;
   const layout: ScanLayout = { U: H, P, N, G, A, An: 1, D: Dskip };
+  const projKeys = ["m2.z", "m2.xr", "m2.Br", "m2.Cr", "m2.dt"];
+  const convKeys = ["m2.x", "m2.B", "m2.C"];
+  const project = (u: Float32Array, T: number, i: number) =>
+    addBias(backend, backend.matmul(u, T, proj[i], scratch.get(projKeys[i], T * sizes[i])), T, projBias[i]);
+  const conv = (v: Float32Array, T: number, state: LayerState, i: number) => {
+    const [c0, c1] = convRange[i];
+    return backend.conv1d(
+      v, T, c1 - c0, K, convW.subarray(c0 * K, c1 * K), convB ? convB.subarray(c0, c1) : null,
+      state.conv.subarray(c0 * (K - 1), c1 * (K - 1)), scratch.get(convKeys[i], T * (c1 - c0)),
+    );
+  };
 
   return {
     paramCount: inW.length + (inB?.length ?? 0) + convW.length + (convB?.length ?? 0) + 3 * H +
       (normW?.length ?? 0) + d * E + (outB?.length ?? 0),
     newState: (): LayerState => ({ conv: stateArray(backend, Cv * (K - 1)), ssm: stateArray(backend, H * P * N) }),
     forward(u: Float32Array, T: number, state: LayerState, at: BlockContext): Float32Array {
-      const [z, xr, Br, Cr, dt] = proj.map((m, i) => addBias(backend, backend.matmul(u, T, m), T, projBias[i]));
-      const [x, B, C] = [xr, Br, Cr].map((v, i) => {
-        const [c0, c1] = convRange[i];
-        return backend.conv1d(
-          v, T, c1 - c0, K, convW.subarray(c0 * K, c1 * K), convB ? convB.subarray(c0, c1) : null,
-          state.conv.subarray(c0 * (K - 1), c1 * (K - 1)),
-        );
-      });
+      const z = project(u, T, 0), dt = project(u, T, 4);
+      const x = conv(project(u, T, 1), T, state, 0);
+      const B = conv(project(u, T, 2), T, state, 1);
+      const C = conv(project(u, T, 3), T, state, 2);
       backend.dtSoftplus(dt, T, H, dtBias, lo, hi);
       let y: Float32Array;
-      if (!at.plan) y = backend.ssdScan({ T, H, P, G, N, x, dt, A, B, C, D: Dskip, state: state.ssm, chunkSize: c.chunk_size });
+      const out = scratch.get("m2.y", T * H * P);
+      if (!at.plan) y = backend.ssdScan({ T, H, P, G, N, x, dt, A, B, C, D: Dskip, state: state.ssm, chunkSize: c.chunk_size, out });
       else {
-        const out = new Float32Array(T * H * P);
         state.aux = scanWithPlan(layout, at.plan, state.aux, at.position, T, x, dt, C, state.ssm, out, (t0, t1, xs, dts, Ds) => {
           backend.ssdScan({
             T: t1 - t0, H, P, G, N, A, D: Ds, state: state.ssm, chunkSize: c.chunk_size,
@@ -79,9 +87,9 @@ function mamba2Mixer(c: Mamba2Config, weights: WeightSource, backend: Backend, o
         y = out;
       }
       const gated = normW
-        ? backend.gatedRmsnorm(y, z, T, E, groupSize, normW, c.norm_eps, c.norm_before_gate)
+        ? backend.gatedRmsnorm(y, z, T, E, groupSize, normW, c.norm_eps, c.norm_before_gate, scratch.get("m2.gated", T * E))
         : backend.siluGate(y, z);
-      return addBias(backend, backend.matmul(gated, T, outProj), T, outB);
+      return addBias(backend, backend.matmul(gated, T, outProj, scratch.get("m2.out", T * d)), T, outB);
     },
   };
 }

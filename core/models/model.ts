@@ -34,9 +34,10 @@ export interface Model {
   newState(): ModelState;
   /**
    * Consume `ids` from `state` (updated in place). Returns logits [T, vocab_rows] ("all"),
-   * [vocab_rows] for the last token ("last"), or null ("none").
+   * [vocab_rows] for the last token ("last"), or null ("none"); written into `out` when given
+   * (exactly that many values), so a decode loop can reuse one logits array.
    */
-  forward(ids: ArrayLike<number>, state: ModelState, logits: LogitsMode): Float32Array | null;
+  forward(ids: ArrayLike<number>, state: ModelState, logits: LogitsMode, out?: Float32Array): Float32Array | null;
 }
 
 /** A zeroed state array, in the backend's memory when it offers that (see Backend.alloc). */

@@ -32,6 +32,7 @@ import type { Backend, Matrix } from "../../kernels/backend.ts";
 import { cpuDeltaRule } from "../../kernels/cpu/delta-rule.ts";
 import { ConfigError, OptionError } from "../errors.ts";
 import type { MomConfig } from "./config.ts";
+import { forwardInBlocks } from "./lm.ts";
 import type { BuildOptions, LayerState, LogitsMode, Model, ModelState, WeightSource } from "./model.ts";
 
 /** Tensor names of layer i (naive `mom_gated_deltanet` and fla `mom` share them, except the MLP). */
@@ -266,7 +267,7 @@ export function buildMom(c: MomConfig, weights: WeightSource, backend: Backend, 
   const sizes = momStateSizes(c);
   const stateBytes = 4 * n_layer * (sizes.ssm + sizes.conv);
 
-  function block(ids: number[], state: ModelState, lastOnly: boolean): Float32Array {
+  function block(ids: ArrayLike<number>, state: ModelState, lastOnly: boolean): Float32Array {
     const T = ids.length;
     const h = backend.embed(ids, embedding);
     for (let i = 0; i < n_layer; i++) layers[i].forward(h, T, state.layers[i]);
@@ -281,22 +282,11 @@ export function buildMom(c: MomConfig, weights: WeightSource, backend: Backend, 
     paramCount,
     stateBytes,
     newState: () => ({ position: 0, layers: layers.map((l) => l.newState()) }),
-    forward(ids: ArrayLike<number>, state: ModelState, mode: LogitsMode): Float32Array | null {
-      const T = ids.length;
+    forward(ids: ArrayLike<number>, state: ModelState, mode: LogitsMode, out?: Float32Array): Float32Array | null {
       if (state.plan && state.plan.kind !== "none" && state.plan.requested !== "auto")
         throw new OptionError(`"${state.plan.requested}" acts on Mamba scans; MoM models run with mitigation "none"`, "mitigation");
-      if (T === 0) return mode === "none" ? null : new Float32Array(0);
-      const all = mode === "all" ? new Float32Array(T * V) : null;
-      let last: Float32Array | null = null;
-      for (let t0 = 0; t0 < T; t0 += maxBlock) {
-        const t1 = Math.min(T, t0 + maxBlock);
-        const chunk = Array.prototype.slice.call(ids, t0, t1) as number[];
-        const hidden = block(chunk, state, mode !== "all");
-        state.position += chunk.length;
-        if (all) backend.matmul(hidden, chunk.length, lmHead, all.subarray(t0 * V, t1 * V));
-        else if (mode === "last" && t1 === T) last = backend.matmul(hidden, 1, lmHead);
-      }
-      return all ?? last;
+      return forwardInBlocks(ids, state, mode, V, maxBlock, out, (chunk, lastOnly) => block(chunk, state, lastOnly),
+        (hidden, rows, o) => backend.matmul(hidden, rows, lmHead, o));
     },
   };
 }

@@ -21,6 +21,7 @@ import type { Backend, Matrix, S4Activation, S4Ops } from "../../kernels/backend
 import { cpuS4Ops } from "../../kernels/cpu/s4.ts";
 import { CheckpointError, OptionError } from "../errors.ts";
 import type { S4Config, S4Transform } from "./config.ts";
+import { forwardInBlocks } from "./lm.ts";
 import type { BuildOptions, LayerState, LogitsMode, Model, ModelState, WeightSource } from "./model.ts";
 import {
   discretizeDiag, dplrCtilde, dplrRecoverC, dplrSystem, kernelWeights,
@@ -416,22 +417,12 @@ export function buildS4(config: S4Config, weights: WeightSource, backend: Backen
       position: 0,
       layers: blocks.map((b): LayerState => ({ conv: new Float32Array(0), ssm: b.ssm.newState() })),
     }),
-    forward(ids: ArrayLike<number>, state: ModelState, logits: LogitsMode): Float32Array | null {
+    forward(ids: ArrayLike<number>, state: ModelState, logits: LogitsMode, out?: Float32Array): Float32Array | null {
       if (!lm) throw new OptionError("this S4 checkpoint is a sequence model on float inputs (d_input " + c.d_input + "): use forwardFloat / `scanstream run`", "ids");
-      const T = ids.length;
-      if (T === 0) return logits === "none" ? null : new Float32Array(0);
-      const O = c.d_output;
-      const all = logits === "all" ? new Float32Array(T * O) : null;
-      let last: Float32Array | null = null;
-      for (let t0 = 0; t0 < T; t0 += maxBlock) {
-        const t1 = Math.min(T, t0 + maxBlock);
-        const part = Array.prototype.slice.call(ids, t0, t1) as number[];
+      return forwardInBlocks(ids, state, logits, c.d_output, maxBlock, out, (part, lastOnly) => {
         const x = layers(backend.embed(part, encoder), part.length, state);
-        state.position += part.length;
-        if (all) decode(x, part.length, all.subarray(t0 * O, t1 * O));
-        else if (logits === "last" && t1 === T) last = decode(x.subarray((part.length - 1) * d), 1);
-      }
-      return all ?? last;
+        return lastOnly ? x.subarray((part.length - 1) * d) : x;
+      }, decode);
     },
     forwardFloat(u: Float32Array, T: number, state: ModelState): Float32Array {
       if (lm) throw new OptionError("this S4 checkpoint is a language model: feed token ids (forward / Session)", "input");

@@ -213,6 +213,8 @@ const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
 export class Session {
   private state: ModelState;
   private logits: Float32Array | null = null;
+  /** The array "last"-mode runs write their logits into (reused: decode allocates no logits). */
+  private logitsOut: Float32Array | null = null;
   /** Sampled tokens not yet run through the model (run lazily, so a finished generate costs no extra step). */
   private pending: number[] = [];
   private plan: LongContextPlan;
@@ -759,19 +761,20 @@ export class Session {
    */
   private run(ids: number[], mode: LogitsMode, phase: "prefill" | "decode"): Float32Array | null {
     this.checkNotResident();
+    const into = mode === "last" ? (this.logitsOut ??= new Float32Array(this.ctx.model.config.vocab_rows)) : undefined;
     const fo = this.ctx.failover;
-    if (!fo || !this.journal) return this.ctx.model.forward(ids, this.state, mode);
+    if (!fo || !this.journal) return this.ctx.model.forward(ids, this.state, mode, into);
     if (this.generation !== fo.generation) this.recover();
-    if (!this.journal) return fo.model.forward(ids, this.state, mode);
+    if (!this.journal) return fo.model.forward(ids, this.state, mode, into);
     const position = this.state.position;
     let out: Float32Array | null;
     try {
-      out = fo.model.forward(ids, this.state, mode);
+      out = fo.model.forward(ids, this.state, mode, into);
     } catch (e) {
       if (!fo.canRecover(e)) throw e;
       fo.switchAway(e, position, phase);
       this.recover();
-      out = fo.model.forward(ids, this.state, mode);
+      out = fo.model.forward(ids, this.state, mode, into);
     }
     this.journal?.record(ids, () => this.state);
     return out;
