@@ -3,11 +3,16 @@ hidden in filler text, trained only on prompts of at most 512 bytes, with a recu
 that is large for that length (d_state 64), so that it fails past the training length.
 
     TRAIN_DEVICE=cuda python3 checkpoints/train/train_passkey.py   # the shipped model: 129 s on one H100
+    /usr/bin/python3 checkpoints/train/train_passkey.py --time-budget 1500   # 2 CPU cores, 25 min
 
-(On 2 CPU cores the same run did not leave the loss plateau in the ~20 minutes tried; the full
-4000 steps would take several hours there.)
+On CPU the fixed 4000-step schedule takes hours, and short runs of it stayed on the loss plateau.
+The time-budget recipe (a curriculum from 0 to 4 fillers over the first 30% of the budget, the cosine
+following the elapsed time) left the plateau at ~400 steps and reached 100% in-distribution by step
+750 on 2 cores; its model collapses past the training length like the GPU one
+(checkpoints/mamba2-passkey/README.md, "Reproduce on 2 CPU cores").
 
-Options: --steps N (default 4000), --out DIR (default checkpoints/mamba2-passkey).
+Options: --steps N (default 4000), --out DIR (default checkpoints/mamba2-passkey), --time-budget S
+and --curriculum F (see --help).
 """
 import argparse
 import json
@@ -28,7 +33,11 @@ from passkey_task import FILLER, NEEDLE, QUESTION, eval_key, make_prompt  # noqa
 SEED = 4321
 BATCH = 32
 TRAIN_MAX_FILLERS = 4          # prompts of 96..456 bytes (+6 answer): training length 512
-TRAIN_LENGTH = len(FILLER) * TRAIN_MAX_FILLERS + len(NEEDLE.format(key="00000")) + len(QUESTION) + 6  # 462 bytes
+
+
+def train_length(max_fillers):
+    """Longest training sequence (prompt + answer) in bytes: 462 for 4 fillers."""
+    return len(FILLER) * max_fillers + len(NEEDLE.format(key="00000")) + len(QUESTION) + 6
 NEEDLE_COPY_WEIGHT = 0.5     # weight of the second key copy inside the needle
 OTHER_WEIGHT = 0.01            # loss weight of non-answer bytes (answer digits weigh 1)
 EVAL_LENGTHS = [256, 512, 1024, 2048, 4096, 8192, 16384]
@@ -36,8 +45,8 @@ KEYS_PER_CELL = 2
 EVAL_DEPTHS = [0.0, 0.25, 0.5, 0.75, 1.0]
 
 
-def train_example(rng):
-    n = int(rng.integers(0, TRAIN_MAX_FILLERS + 1))
+def train_example(rng, max_fillers=TRAIN_MAX_FILLERS):
+    n = int(rng.integers(0, max_fillers + 1))
     kb = int(rng.integers(0, n + 1))
     key = str(int(rng.integers(10000, 100000)))
     prompt = FILLER * kb + NEEDLE.format(key=key) + FILLER * (n - kb) + QUESTION
@@ -87,6 +96,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=4000)
     ap.add_argument("--max-seconds", type=float, default=None)
+    ap.add_argument("--time-budget", type=float, default=None,
+                    help="seconds (the CPU recipe): stop at --steps or after this long, the lr schedule "
+                         "following the progress, and a curriculum on the filler count")
+    ap.add_argument("--max-fillers", type=int, default=TRAIN_MAX_FILLERS,
+                    help="largest filler count in training (sets the training length: 4 -> 462 bytes)")
+    ap.add_argument("--batch", type=int, default=BATCH)
+    ap.add_argument("--curriculum", type=float, default=0.3,
+                    help="with --time-budget: share of the run over which the largest filler count "
+                         "grows from 0 to the full 4")
     ap.add_argument("--out", default=os.path.join(HERE, "..", "mamba2-passkey"))
     args = ap.parse_args()
 
@@ -100,11 +118,14 @@ def main():
     print(f"model: {n_params} parameters, recurrent state {cfg.state_elements()} floats")
     rng = np.random.default_rng(SEED)
 
-    def get_batch(step):
-        return encode_batch([train_example(rng) for _ in range(BATCH)])
+    def get_batch(step, progress=None):
+        # with a time budget, short prompts first: the copy is learned at short distance, then stretched
+        top = args.max_fillers
+        mf = top if progress is None else min(top, int(progress / args.curriculum * (top + 1)))
+        return encode_batch([train_example(rng, mf) for _ in range(args.batch)])
 
     vrng = np.random.default_rng(SEED + 1)
-    val = [train_example(vrng) for _ in range(64)]
+    val = [train_example(vrng, args.max_fillers) for _ in range(64)]
 
     def evaluate():
         x, y, w = encode_batch(val)
@@ -116,13 +137,15 @@ def main():
         return {"val_answer_loss": loss, "val_acc_in_dist": acc}
 
     hist, secs = common.train(model, get_batch, args.steps, lr=3e-3, warmup=30, log_every=50,
-                              evaluate=evaluate, eval_every=250, max_seconds=args.max_seconds)
+                              evaluate=evaluate, eval_every=250, max_seconds=args.max_seconds,
+                              time_budget=args.time_budget)
     model.eval()
     D = common.DEVICE
     x, y, w = encode_batch(val)
     with torch.no_grad():
         logits = model(x.to(D)).cpu()
-        tr_x, tr_y, tr_w = encode_batch([train_example(np.random.default_rng(SEED + 2)) for _ in range(64)])
+        trng = np.random.default_rng(SEED + 2)   # 64 fresh prompts (a new generator per prompt gave 64 copies of one)
+        tr_x, tr_y, tr_w = encode_batch([train_example(trng, args.max_fillers) for _ in range(64)])
         tr_loss = common.masked_ce(model(tr_x.to(D)).cpu(), tr_y, (tr_w == 1.0).float()).item()
     va_loss = common.masked_ce(logits, y, (w == 1.0).float()).item()
     print(f"final: answer-digit loss train {tr_loss:.4f}, validation {va_loss:.4f} nats/byte")
@@ -138,7 +161,7 @@ def main():
     model = model.cpu()
     common.DEVICE = "cpu"
     out = os.path.abspath(args.out)
-    export(model, out, extra_config={"train_length": TRAIN_LENGTH, "tokenizer": "bytes"})
+    export(model, out, extra_config={"train_length": train_length(args.max_fillers), "tokenizer": "bytes"})
     re_m = load_exported(out)
     with torch.no_grad():
         d = (re_m(x[:2]) - model(x[:2])).abs().max().item()
@@ -155,7 +178,9 @@ def main():
         print(f"example L={L}: expected {a!r}, greedy {bytes(g).decode('latin-1')!r}")
     info = {
         "model": "mamba2-passkey", "parameters": n_params, "state_elements": cfg.state_elements(),
-        "seed": SEED, "steps": args.steps, "batch": BATCH, "train_length": TRAIN_LENGTH,
+        "seed": SEED, "steps": args.steps, "batch": args.batch,
+        "steps_run": next((h["stopped_at_step"] for h in hist if "stopped_at_step" in h), args.steps),
+        "time_budget_s": args.time_budget, "curriculum": args.curriculum if args.time_budget else None, "train_length": train_length(args.max_fillers),
         "train_seconds": round(secs), "final_train_answer_loss": tr_loss,
         "final_val_answer_loss": va_loss, "history": hist,
         "accuracy_by_length_depth": table, "keys_per_cell": KEYS_PER_CELL, "examples": examples,
