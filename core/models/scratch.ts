@@ -1,5 +1,6 @@
 // Activation buffers a model reuses from call to call, so that a decode step allocates no arrays
-// (and, on the wasm backend, the buffers live in wasm memory, so ops neither copy them in nor out).
+// (and, on the wasm backend's shared-memory build, the buffers live in wasm memory, so ops neither
+// copy them in nor out; the single-threaded build without SharedArrayBuffer still copies).
 import type { Backend } from "../../kernels/backend.ts";
 import { stateArray } from "./model.ts";
 
