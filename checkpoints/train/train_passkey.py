@@ -106,14 +106,16 @@ def main():
     ap.add_argument("--curriculum", type=float, default=0.3,
                     help="with --time-budget: share of the run over which the largest filler count "
                          "grows from 0 to the full 4")
+    ap.add_argument("--d-state", type=int, default=64, help="SSM state size per head channel (the state's size lever)")
+    ap.add_argument("--headdim", type=int, default=32)
     ap.add_argument("--out", default=os.path.join(HERE, "..", "mamba2-passkey"))
     args = ap.parse_args()
 
     self_test()
     common.seed_all(SEED)
     common.set_threads()
-    cfg = Config(d_model=96, n_layer=3, vocab_size=256, d_state=64, d_conv=4, expand=2,
-                 headdim=32, ngroups=1, chunk_size=64, pad_vocab_size_multiple=8)
+    cfg = Config(d_model=96, n_layer=3, vocab_size=256, d_state=args.d_state, d_conv=4, expand=2,
+                 headdim=args.headdim, ngroups=1, chunk_size=64, pad_vocab_size_multiple=8)
     model = Mamba2LM(cfg).to(common.DEVICE)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: {n_params} parameters, recurrent state {cfg.state_elements()} floats")
@@ -179,6 +181,7 @@ def main():
         print(f"example L={L}: expected {a!r}, greedy {bytes(g).decode('latin-1')!r}")
     info = {
         "model": "mamba2-passkey", "parameters": n_params, "state_elements": cfg.state_elements(),
+        "d_state": args.d_state, "headdim": args.headdim,
         "seed": SEED, "steps": args.steps, "batch": args.batch,
         "steps_run": next((h["stopped_at_step"] for h in hist if "stopped_at_step" in h), args.steps),
         "time_budget_s": args.time_budget, "curriculum": args.curriculum if args.time_budget else None, "train_length": train_length(args.max_fillers),
