@@ -205,4 +205,35 @@ test("a decode loop allocates no wasm memory after the first token (scratch slot
   b.dispose();
 });
 
+test("a worker that exits holding a chunk: a typed error naming it (no hang), then the backend runs on the calling thread", async () => {
+  const cpu = createCpuBackend();
+  const rows = 96, cols = 64, T = 40;
+  const w = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i));
+  const x = Float32Array.from({ length: T * cols }, (_, i) => Math.cos(i));
+  const want = cpu.matmul(x, T, cpu.matrix(w, rows, cols));
+  const b = await createWasmBackend({ threads: 2, grain: "fine", warmUp: false, exitOnClaim: 1, stallMs: 10_000 });
+  try {
+    const m = b.matrix(w, rows, cols);
+    const t0 = Date.now();
+    let err: unknown;
+    // the worker exits on the first chunk it claims; the caller may take every chunk of a call first
+    for (let i = 0; i < 200 && !err; i++) {
+      try {
+        b.matmul(x, T, m);
+      } catch (e) {
+        err = e;
+      }
+    }
+    assert.ok(err instanceof BackendError, `expected a BackendError, got ${err}`);
+    assert.match((err as Error).message, /worker 1 exited while running chunk \d+ of \d+/);
+    assert.ok(Date.now() - t0 < 5_000, "detected through the worker's exit, not the stall timeout");
+    assert.is(b.threads, 1);
+    assert.match(b.detail, /a worker was lost/);
+    const got = b.matmul(x, T, m);
+    for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i] - want[i]) <= 1e-4 * (1 + Math.abs(want[i])), `after the loss, element ${i}`);
+  } finally {
+    b.dispose();
+  }
+});
+
 test.run();

@@ -28,6 +28,10 @@ export interface WasmBackendOptions {
   threads?: number;
   /** Polling iterations before a waiting thread sleeps (default 20000). */
   spin?: number;
+  /** A parallel call fails after this long without a chunk finishing (default 60000 ms). */
+  stallMs?: number;
+  /** Fault injection for tests: worker 1 exits when it claims its Nth chunk (Node). */
+  exitOnClaim?: number;
   /** "fine" splits every parallel kernel over all threads, however small (for tests); default "auto". */
   grain?: "auto" | "fine";
   /** Run every kernel on small inputs at start-up so V8 optimizes them before real work (default true). */
@@ -93,7 +97,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
       const pool =
         requested > 1
           ? await Pool.create(
-              { threads: requested, module, memory, allocStack: (b) => pre.alloc(b, "a worker stack"), spin: opts.spin },
+              { threads: requested, module, memory, allocStack: (b) => pre.alloc(b, "a worker stack"), spin: opts.spin, stallMs: opts.stallMs, exitOnClaim: opts.exitOnClaim },
               k as unknown as Record<string, (...a: number[]) => unknown>,
             )
           : null;
@@ -118,7 +122,6 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   if (rt.k.ss_abi_version() !== 1) throw new BackendError(`wasm/pkg has kernel ABI ${rt.k.ss_abi_version()}, expected 1`, "wasm");
 
   const matrices = new Set<ReturnType<typeof upload>>();
-  const threads = rt.threads;
   // blocks behind alloc()'d arrays, freed when an array is collected (or all at dispose)
   const allocated = new Set<number>();
   let disposed = false;
@@ -127,13 +130,16 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   });
   const backend: WasmBackend = {
     name: "wasm",
-    threads,
+    get threads() {
+      return rt.threads; // drops to 1 if a worker is lost
+    },
     build: threaded ? "threads" : "single",
     get detail(): string {
       const dts = [...new Set([...matrices].map((m) => m.dtype))].sort();
       const weights = dts.length ? `, ${dts.join("+")} weights` : "";
       const fallback = requested > 1 && !threaded ? ` (${requested} requested; no SharedArrayBuffer: single-threaded build)` : "";
-      return `wasm simd128, ${threads} thread${threads === 1 ? "" : "s"}${weights}${fallback}`;
+      const lost = requested > 1 && threaded && rt.threads === 1 ? " (a worker was lost: calling thread only)" : "";
+      return `wasm simd128, ${rt.threads} thread${rt.threads === 1 ? "" : "s"}${weights}${fallback}${lost}`;
     },
     matrix(w: Float32Array, rows: number, cols: number, dtype: WeightDType = "f32"): Matrix {
       const m = upload(rt, w, rows, cols, dtype);

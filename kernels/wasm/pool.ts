@@ -13,13 +13,18 @@
 //          keeps its job alive (the caller waits for all chunks), so the descriptor a claimer
 //          reads after a successful claim is always that job's.
 //   DONE   chunks finished in the current job;  ERROR  set when a kernel trapped;  EXIT
+//   BUSY + pid   1 + the chunk a participant is running (0: none)
+//   ALIVE + pid  1 from a worker's start until it exits (Node sets 0 in the worker's exit handler)
+// A worker that exits holding a chunk would leave DONE short forever: the caller checks BUSY /
+// ALIVE while it waits, and gives up after `stallMs` without progress (browsers, or a hung kernel).
 // Job descriptor (Float64): kernel, nargs, lo / hi / scratch argument positions, scratch base and
 // stride (per participant), nchunks, boundaries, then the arguments.
 import { BackendError } from "../../core/errors.ts";
 import { KERNEL_NAMES, type KernelName } from "../../wasm/pkg/bindings.ts";
 
-const WAKE = 0, CLAIM = 1, DONE = 2, ERROR = 3, EXIT = 4, CTL_WORDS = 8;
+const WAKE = 0, CLAIM = 1, DONE = 2, ERROR = 3, EXIT = 4, BUSY = 8, ALIVE = BUSY + 256, CTL_WORDS = ALIVE + 256;
 const MAXCHUNKS = 255;
+const MAXTHREADS = 256;
 const MAXARGS = 32;
 const D_FN = 0, D_NARGS = 1, D_LO = 2, D_HI = 3, D_PART = 4, D_PBASE = 5, D_PSTRIDE = 6, D_NCHUNKS = 7, D_BOUNDS = 8;
 const D_ARGS = D_BOUNDS + MAXCHUNKS + 1;
@@ -33,7 +38,7 @@ const STACK_BYTES = 256 * 1024;
 function drain(
   ctl: Int32Array, desc: Float64Array, pid: number, call: (f: number, a: number[]) => void, a: number[],
 ): void {
-  const CLAIM = 1, DONE = 2, ERROR = 3;
+  const CLAIM = 1, DONE = 2, ERROR = 3, BUSY = 8;
   const D_FN = 0, D_NARGS = 1, D_LO = 2, D_HI = 3, D_PART = 4, D_PBASE = 5, D_PSTRIDE = 6, D_BOUNDS = 8;
   const D_ARGS = D_BOUNDS + 256;
   for (;;) {
@@ -48,31 +53,39 @@ function drain(
     a[desc[D_LO]] = desc[D_BOUNDS + i];
     a[desc[D_HI]] = desc[D_BOUNDS + i + 1];
     if (desc[D_PART] >= 0) a[desc[D_PART]] = desc[D_PBASE] + pid * desc[D_PSTRIDE];
+    Atomics.store(ctl, BUSY + pid, i + 1);
     try {
       call(desc[D_FN], a);
     } catch {
       Atomics.store(ctl, ERROR, 1);
     }
+    Atomics.store(ctl, BUSY + pid, 0);
     if (Atomics.add(ctl, DONE, 1) + 1 === n) Atomics.notify(ctl, DONE);
   }
 }
 
 /** The worker program (plain JavaScript, so it runs without the TypeScript loader). */
 const WORKER_MAIN = String.raw`
-const WAKE = ${WAKE}, EXIT = ${EXIT};
+const WAKE = ${WAKE}, EXIT = ${EXIT}, ALIVE = ${ALIVE};
 const drain = ${drain.toString()};
-async function main(m, post) {
+async function main(m, post, onExit) {
   try {
-    const { module, memory, ctl: ctlBuf, desc: descBuf, pid, names, stackTop, spin } = m;
+    const { module, memory, ctl: ctlBuf, desc: descBuf, pid, names, stackTop, spin, exitOnClaim } = m;
     const inst = await WebAssembly.instantiate(module, { env: { memory } });
     const ex = inst.exports;
     if (ex.__stack_pointer) ex.__stack_pointer.value = stackTop;
     const fns = names.map((n) => ex[n]);
-    const call = (f, a) => fns[f].apply(null, a);
+    let claims = 0;
+    const call = (f, a) => {
+      if (exitOnClaim && ++claims === exitOnClaim) onExit.now(); // fault injection (tests)
+      return fns[f].apply(null, a);
+    };
     const ctl = new Int32Array(ctlBuf);
     const desc = new Float64Array(descBuf);
     const a = [];
     let seen = Atomics.load(ctl, WAKE);
+    Atomics.store(ctl, ALIVE + pid, 1);
+    if (onExit) onExit.hook(() => Atomics.store(ctl, ALIVE + pid, 0));
     post({ ready: true });
     for (;;) {
       let s = Atomics.load(ctl, WAKE);
@@ -93,7 +106,8 @@ async function main(m, post) {
 
 const NODE_WORKER = `${WORKER_MAIN}
 const { parentPort } = require("node:worker_threads");
-parentPort.once("message", (m) => main(m, (x) => parentPort.postMessage(x)));
+const onExit = { hook: (f) => process.on("exit", f), now: () => process.exit(70) };
+parentPort.once("message", (m) => main(m, (x) => parentPort.postMessage(x), onExit));
 `;
 
 const WEB_WORKER = `${WORKER_MAIN}
@@ -114,6 +128,10 @@ export interface PoolOptions {
   allocStack: (bytes: number) => number;
   /** Iterations an idle or waiting thread polls before sleeping (default 30000, roughly 50-100 µs). */
   spin?: number;
+  /** A call fails after this long with no chunk finishing (default 60000 ms): a hung or lost worker. */
+  stallMs?: number;
+  /** Fault injection for tests (Node): worker 1 exits when it claims its Nth chunk. */
+  exitOnClaim?: number;
 }
 
 /** One parallel call: `args` with the range (and per-participant scratch) filled in per chunk. */
@@ -129,12 +147,14 @@ export interface Job {
 }
 
 export class Pool {
-  private readonly ctl: Int32Array;
-  private readonly desc: Float64Array;
+  private ctl: Int32Array;
+  private desc: Float64Array;
   private readonly canWait: boolean;
   private readonly a: number[] = [];
   private gen = 0;
   private disposed = false;
+  /** Set when a worker was lost: the workers are gone and calls run on the calling thread alone. */
+  private failed = false;
 
   private constructor(
     private readonly workers: AnyWorker[],
@@ -142,6 +162,7 @@ export class Pool {
     desc: SharedArrayBuffer,
     private readonly kernels: Record<string, (...a: number[]) => unknown>,
     private readonly spin: number,
+    private readonly stallMs: number,
   ) {
     this.ctl = new Int32Array(ctl);
     this.desc = new Float64Array(desc);
@@ -150,11 +171,12 @@ export class Pool {
 
   /** Threads taking part in a call: the workers plus the calling thread. */
   get size(): number {
-    return this.workers.length + 1;
+    return this.failed ? 1 : this.workers.length + 1;
   }
 
   static async create(o: PoolOptions, kernels: Record<string, (...a: number[]) => unknown>): Promise<Pool> {
     const n = o.threads - 1;
+    if (o.threads > MAXTHREADS) throw new BackendError(`${o.threads} threads (at most ${MAXTHREADS})`, "wasm");
     const ctl = new SharedArrayBuffer(CTL_WORDS * 4);
     const desc = new SharedArrayBuffer(DESC_WORDS * 8);
     const spin = o.spin ?? 30000;
@@ -166,19 +188,20 @@ export class Pool {
         const { worker, ready: r } = await spawn();
         workers.push(worker);
         ready.push(r);
-        worker.postMessage({ module: o.module, memory: o.memory, ctl, desc, pid: i + 1, names: KERNEL_NAMES, stackTop, spin });
+        const exitOnClaim = i === 0 ? o.exitOnClaim : undefined;
+        worker.postMessage({ module: o.module, memory: o.memory, ctl, desc, pid: i + 1, names: KERNEL_NAMES, stackTop, spin, exitOnClaim });
       }
       await Promise.all(ready);
     } catch (e) {
       for (const w of workers) void w.terminate();
       throw e;
     }
-    return new Pool(workers, ctl, desc, kernels, spin);
+    return new Pool(workers, ctl, desc, kernels, spin, o.stallMs ?? 60_000);
   }
 
   /** Runs every chunk of `job` on this thread and the workers; returns when all are done. */
   run(job: Job): void {
-    if (this.disposed) throw new BackendError("worker pool was disposed", "wasm");
+    if (this.disposed && !this.failed) throw new BackendError("worker pool was disposed", "wasm");
     const n = job.bounds.length - 1;
     if (n < 1 || n > MAXCHUNKS) throw new BackendError(`${job.fn}: ${n} chunks (1 to ${MAXCHUNKS} allowed)`, "wasm");
     if (job.args.length > MAXARGS) throw new BackendError(`${job.fn}: too many arguments`, "wasm");
@@ -201,14 +224,42 @@ export class Pool {
     drain(ctl, desc, 0, (f, a) => this.kernels[KERNEL_NAMES[f]](...a), this.a);
     let d = Atomics.load(ctl, DONE);
     for (let i = 0; i < this.spin && d < n; i++) d = Atomics.load(ctl, DONE);
+    let since = Date.now();
     while (d < n) {
       if (this.canWait) Atomics.wait(ctl, DONE, d, 20);
-      d = Atomics.load(ctl, DONE);
+      const now = Atomics.load(ctl, DONE);
+      if (now !== d) since = Date.now();
+      d = now;
+      if (d < n) this.checkWorkers(job.fn, n, since);
     }
     if (Atomics.load(ctl, ERROR) !== 0) {
       Atomics.store(ctl, ERROR, 0);
       throw new BackendError(`${job.fn} trapped (out-of-bounds access or unreachable) in a parallel call`, "wasm");
     }
+  }
+
+  /** Throws (and closes the pool) if a worker exited holding a chunk, or nothing finished for stallMs. */
+  private checkWorkers(fn: string, n: number, since: number): void {
+    for (let pid = 1; pid <= this.workers.length; pid++) {
+      const chunk = Atomics.load(this.ctl, BUSY + pid);
+      if (chunk && !Atomics.load(this.ctl, ALIVE + pid)) {
+        this.fail();
+        throw new BackendError(`${fn}: wasm worker ${pid} exited while running chunk ${chunk} of ${n}; this call's output is incomplete; the wasm backend goes on with the calling thread alone`, "wasm");
+      }
+    }
+    if (Date.now() - since > this.stallMs) {
+      this.fail();
+      throw new BackendError(`${fn}: no chunk finished for ${this.stallMs} ms (a wasm worker hung or was lost); this call's output is incomplete; the wasm backend goes on with the calling thread alone`, "wasm");
+    }
+  }
+
+  /** Closes the workers after a loss; later calls run on fresh control words with the caller alone
+   *  (a hung worker still holds the old ones). */
+  private fail(): void {
+    this.dispose();
+    this.failed = true;
+    this.ctl = new Int32Array(new SharedArrayBuffer(CTL_WORDS * 4));
+    this.desc = new Float64Array(new SharedArrayBuffer(DESC_WORDS * 8));
   }
 
   dispose(): void {
