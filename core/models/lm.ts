@@ -101,6 +101,7 @@ export function forwardInBlocks(
 
 /** y[T, n] += bias[n] (projection biases; absent in released checkpoints). */
 export function addBias(backend: Backend, y: Float32Array, T: number, bias: Float32Array | null): Float32Array {
-  if (bias) for (let t = 0; t < T; t++) backend.add(y.subarray(t * bias.length, (t + 1) * bias.length), bias);
+  if (bias && T === 1) backend.add(y, bias); // no view per decode step
+  else if (bias) for (let t = 0; t < T; t++) backend.add(y.subarray(t * bias.length, (t + 1) * bias.length), bias);
   return y;
 }

@@ -33,7 +33,8 @@ import { cpuDeltaRule } from "../../kernels/cpu/delta-rule.ts";
 import { ConfigError, OptionError } from "../errors.ts";
 import type { MomConfig } from "./config.ts";
 import { forwardInBlocks } from "./lm.ts";
-import type { BuildOptions, LayerState, LogitsMode, Model, ModelState, WeightSource } from "./model.ts";
+import { Scratch } from "./scratch.ts";
+import { stateArray, type BuildOptions, type LayerState, type LogitsMode, type Model, type ModelState, type WeightSource } from "./model.ts";
 
 /** Tensor names of layer i (naive `mom_gated_deltanet` and fla `mom` share them, except the MLP). */
 export function momLayerNames(c: MomConfig, i: number): Map<string, number[]> {
@@ -121,8 +122,7 @@ export function l2normHeads(x: Float32Array, Dk: number): Float32Array {
   return x;
 }
 
-function gather(x: Float32Array, rows: number[], n: number): Float32Array {
-  const out = new Float32Array(rows.length * n);
+function gather(x: Float32Array, rows: number[], n: number, out: Float32Array): Float32Array {
   rows.forEach((r, j) => out.set(x.subarray(r * n, (r + 1) * n), j * n));
   return out;
 }
@@ -142,7 +142,7 @@ export interface MomModel extends Model {
   readonly deltaRuleOp: string;
 }
 
-function momLayer(c: MomConfig, weights: WeightSource, backend: Backend, dtype: BuildOptions["weights"], i: number): MomLayer {
+function momLayer(c: MomConfig, weights: WeightSource, backend: Backend, dtype: BuildOptions["weights"], i: number, scratch: Scratch): MomLayer {
   const names = momLayerNames(c, i);
   const p = `model.layers.${i}.`;
   const w = (n: string) => weights.f32(p + n, names.get(p + n)!);
@@ -194,16 +194,18 @@ function momLayer(c: MomConfig, weights: WeightSource, backend: Backend, dtype: 
     const Tm = rows.length;
     if (Tm === 0) return;
     const all = Tm === T;
-    const xm = all ? x : gather(x, rows, d);
-    const qm = all ? qAll.slice() : gather(qAll, rows, Kd);
-    const km = backend.matmul(xm, Tm, mems[m].k);
-    const vm = backend.matmul(xm, Tm, mems[m].v);
+    const xm = all ? x : gather(x, rows, d, scratch.get("mom.xm", Tm * d));
+    const qm = all ? qAll : gather(qAll, rows, Kd, scratch.get("mom.qm", Tm * Kd));
+    const km = backend.matmul(xm, Tm, mems[m].k, scratch.get("mom.k", Tm * Kd));
+    const vm = backend.matmul(xm, Tm, mems[m].v, scratch.get("mom.v", Tm * Vd));
     const cb = m * convPer;
-    const q = l2normHeads(backend.conv1d(qm, Tm, Kd, Kc, convQ, null, state.conv.subarray(cb, cb + Kd * Wc)), Dk);
-    const k = l2normHeads(backend.conv1d(km, Tm, Kd, Kc, convK, null, state.conv.subarray(cb + Kd * Wc, cb + 2 * Kd * Wc)), Dk);
-    const v = backend.conv1d(vm, Tm, Vd, Kc, convV, null, state.conv.subarray(cb + 2 * Kd * Wc, cb + convPer));
-    const beta = backend.matmul(xm, Tm, mems[m].b);
-    const g = backend.matmul(xm, Tm, mems[m].a);
+    const conv = (x: Float32Array, n: number, wts: Float32Array, w0: number, key: string) =>
+      backend.conv1d(x, Tm, n, Kc, wts, null, state.conv.subarray(cb + w0 * Wc, cb + (w0 + n) * Wc), scratch.get(key, Tm * n));
+    const q = l2normHeads(conv(qm, Kd, convQ, 0, "mom.cq"), Dk);
+    const k = l2normHeads(conv(km, Kd, convK, Kd, "mom.ck"), Dk);
+    const v = conv(vm, Vd, convV, 2 * Kd, "mom.cv");
+    const beta = backend.matmul(xm, Tm, mems[m].b, scratch.get("mom.beta", Tm * H));
+    const g = backend.matmul(xm, Tm, mems[m].a, scratch.get("mom.g", Tm * H));
     for (let t = 0; t < Tm; t++)
       for (let h = 0; h < H; h++) {
         beta[t * H + h] = sigmoid(beta[t * H + h]);
@@ -211,7 +213,7 @@ function momLayer(c: MomConfig, weights: WeightSource, backend: Backend, dtype: 
       }
     const y = deltaRule.gatedDelta({
       T: Tm, H, K: Dk, V: Dv, q, k, v, beta, g, scale, chunkSize: c.chunk_size,
-      state: state.ssm.subarray(m * HKV, (m + 1) * HKV),
+      state: state.ssm.subarray(m * HKV, (m + 1) * HKV), out: scratch.get("mom.y", Tm * Vd),
     });
     for (let j = 0; j < Tm; j++) {
       const f = wts ? wts[j] : 1;
@@ -222,10 +224,10 @@ function momLayer(c: MomConfig, weights: WeightSource, backend: Backend, dtype: 
 
   return {
     paramCount,
-    newState: () => ({ ssm: new Float32Array(sizes.ssm), conv: new Float32Array(sizes.conv) }),
+    newState: () => ({ ssm: stateArray(backend, sizes.ssm), conv: stateArray(backend, sizes.conv) }),
     forward(h: Float32Array, T: number, state: LayerState) {
-      const x = backend.rmsnorm(h, T, d, attnNorm, eps);
-      const logits = backend.matmul(x, T, gate);
+      const x = backend.rmsnorm(h, T, d, attnNorm, eps, scratch.get("mom.x", T * d));
+      const logits = backend.matmul(x, T, gate, scratch.get("mom.route", T * E));
       const rows: number[][] = Array.from({ length: E }, () => []);
       const wts: number[][] = Array.from({ length: E }, () => []);
       for (let t = 0; t < T; t++) {
@@ -235,18 +237,18 @@ function momLayer(c: MomConfig, weights: WeightSource, backend: Backend, dtype: 
           wts[e].push(r.w[j]);
         });
       }
-      const qAll = backend.matmul(x, T, qProj);
-      const o = new Float32Array(T * Vd);
+      const qAll = backend.matmul(x, T, qProj, scratch.get("mom.q", T * Kd));
+      const o = scratch.get("mom.o", T * Vd).fill(0);
       for (let m = 0; m < E; m++) runMemory(m, rows[m], wts[m], x, qAll, T, state, o);
       if (c.shared_mem) runMemory(E, Array.from({ length: T }, (_, t) => t), null, x, qAll, T, state, o);
       const normed = gProj
-        ? backend.gatedRmsnorm(o, backend.matmul(x, T, gProj), T, Vd, Dv, oNormTiled, eps, true)
-        : backend.rmsnorm(o, T * H, Dv, oNorm, eps);
-      backend.add(h, backend.matmul(normed, T, oProj));
-      const u = backend.rmsnorm(h, T, d, mlpNorm, eps);
-      const up = backend.matmul(u, T, mlpUp);
-      backend.siluGate(up, backend.matmul(u, T, mlpGate));
-      backend.add(h, backend.matmul(up, T, mlpDown));
+        ? backend.gatedRmsnorm(o, backend.matmul(x, T, gProj, scratch.get("mom.gp", T * Vd)), T, Vd, Dv, oNormTiled, eps, true, scratch.get("mom.n", T * Vd))
+        : backend.rmsnorm(o, T * H, Dv, oNorm, eps, scratch.get("mom.n", T * Vd));
+      backend.add(h, backend.matmul(normed, T, oProj, scratch.get("mom.out", T * d)));
+      const u = backend.rmsnorm(h, T, d, mlpNorm, eps, scratch.get("mom.u", T * d));
+      const up = backend.matmul(u, T, mlpUp, scratch.get("mom.up", T * I));
+      backend.siluGate(up, backend.matmul(u, T, mlpGate, scratch.get("mom.gate", T * I)));
+      backend.add(h, backend.matmul(up, T, mlpDown, scratch.get("mom.down", T * d)));
     },
   };
 }
@@ -261,7 +263,8 @@ export function buildMom(c: MomConfig, weights: WeightSource, backend: Backend, 
   const embedding = backend.matrix(weights.f32("model.embeddings.weight", [V, d]), V, d, dtype);
   let lmHead = embedding;
   if (!c.tie_embeddings && weights.has("lm_head.weight")) lmHead = backend.matrix(weights.f32("lm_head.weight", [V, d]), V, d, dtype);
-  const layers = Array.from({ length: n_layer }, (_, i) => momLayer(c, weights, backend, dtype, i));
+  const scratch = new Scratch(backend);
+  const layers = Array.from({ length: n_layer }, (_, i) => momLayer(c, weights, backend, dtype, i, scratch));
   const normF = weights.f32("model.norm.weight", [d]);
   const paramCount = V * d * (lmHead === embedding ? 1 : 2) + d + layers.reduce((s, l) => s + l.paramCount, 0);
   const sizes = momStateSizes(c);
@@ -269,10 +272,10 @@ export function buildMom(c: MomConfig, weights: WeightSource, backend: Backend, 
 
   function block(ids: ArrayLike<number>, state: ModelState, lastOnly: boolean): Float32Array {
     const T = ids.length;
-    const h = backend.embed(ids, embedding);
+    const h = backend.embed(ids, embedding, scratch.get("mom.h", T * d));
     for (let i = 0; i < n_layer; i++) layers[i].forward(h, T, state.layers[i]);
     const rows = lastOnly ? h.subarray((T - 1) * d) : h;
-    return backend.rmsnorm(rows, lastOnly ? 1 : T, d, normF, c.norm_eps);
+    return backend.rmsnorm(rows, lastOnly ? 1 : T, d, normF, c.norm_eps, scratch.get("mom.hf", rows.length));
   }
 
   return {

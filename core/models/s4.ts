@@ -22,6 +22,7 @@ import { cpuS4Ops } from "../../kernels/cpu/s4.ts";
 import { CheckpointError, OptionError } from "../errors.ts";
 import type { S4Config, S4Transform } from "./config.ts";
 import { forwardInBlocks } from "./lm.ts";
+import { Scratch } from "./scratch.ts";
 import type { BuildOptions, LayerState, LogitsMode, Model, ModelState, WeightSource } from "./model.ts";
 import {
   discretizeDiag, dplrCtilde, dplrRecoverC, dplrSystem, kernelWeights,
@@ -128,18 +129,18 @@ export class SsmLayer {
   }
 
   /** Recurrent mode: y [T, Cc·H] (no D term), state advanced in place. */
-  recurrent(u: Float32Array, T: number, state: Float32Array): Float32Array {
+  recurrent(u: Float32Array, T: number, state: Float32Array, out?: Float32Array): Float32Array {
     const { Cc, H, M, R } = this;
-    if (this.diag) return this.ops.diagScan({ T, H, M, Cc, dA: this.diag.dA, dB: this.diag.dB, dC: this.diag.dC, u, state });
+    if (this.diag) return this.ops.diagScan({ T, H, M, Cc, dA: this.diag.dA, dB: this.diag.dB, dC: this.diag.dC, u, state, out });
     const s = this.dplr!;
-    return this.ops.dplrScan({ T, H, M, R, Cc, E: s.E, D: s.D, B: s.B, P: s.P, W: s.W, dC: s.dC, u, state });
+    return this.ops.dplrScan({ T, H, M, R, Cc, E: s.E, D: s.D, B: s.B, P: s.P, W: s.W, dC: s.dC, u, state, out });
   }
 
   /** Conv mode from the carried state, in chunks of at most `chunk` steps: y [T, Cc·H]. */
-  conv(u: Float32Array, T: number, state: Float32Array, chunk: number): Float32Array {
+  conv(u: Float32Array, T: number, state: Float32Array, chunk: number, out?: Float32Array): Float32Array {
     const { Cc, H, M, R } = this;
     const CH = Cc * H;
-    const y = new Float32Array(T * CH);
+    const y = out ?? new Float32Array(T * CH);
     const K = this.kernel(chunk);
     for (let t0 = 0; t0 < T; t0 += chunk) {
       const Tc = Math.min(chunk, T - t0);
@@ -311,6 +312,7 @@ export function buildS4(config: S4Config, weights: WeightSource, backend: Backen
   // auto: the recurrence. On the cpu reference and on wasm the conv mode is no faster for a stream
   // that must carry its state (the state update is O(T·M) either way; bench/s4-bench.ts, docs/s4.md).
   const useConv = mode === "conv";
+  const scratch = new Scratch(backend);
   const ops: S4Ops = backend.s4 ?? cpuS4Ops;
   // which implementation runs the S4 ops: the backend's own (cpu, wasm, gpu, webgpu), or the cpu
   // reference when the backend has none (then only the matmuls run on the backend)
@@ -369,7 +371,8 @@ export function buildS4(config: S4Config, weights: WeightSource, backend: Backen
   const finalAct = (c.final_act === "glu" || c.final_act === null ? "id" : c.final_act) as S4Activation;
 
   const addBias = (y: Float32Array, T: number, bias: Float32Array | null) => {
-    if (bias) for (let t = 0; t < T; t++) backend.add(y.subarray(t * bias.length, (t + 1) * bias.length), bias);
+    if (bias && T === 1) backend.add(y, bias); // no view per decode step
+    else if (bias) for (let t = 0; t < T; t++) backend.add(y.subarray(t * bias.length, (t + 1) * bias.length), bias);
     return y;
   };
 
@@ -382,18 +385,19 @@ export function buildS4(config: S4Config, weights: WeightSource, backend: Backen
     }
     for (let i = 0; i < blocks.length; i++) {
       const b = blocks[i];
-      const z = c.prenorm ? ops.layerNorm(x, T, d, b.norm.weight, b.norm.bias, c.norm_eps) : x;
+      const z = c.prenorm ? ops.layerNorm(x, T, d, b.norm.weight, b.norm.bias, c.norm_eps, scratch.get("s4.z", T * d)) : x;
       const ssmState = state.layers[i].ssm;
-      const y = T > 1 && useConv ? b.ssm.conv(z, T, ssmState, chunk) : b.ssm.recurrent(z, T, ssmState);
       const Cc = b.ssm.Cc;
+      const yBuf = scratch.get("s4.y", T * Cc * d);
+      const y = T > 1 && useConv ? b.ssm.conv(z, T, ssmState, chunk, yBuf) : b.ssm.recurrent(z, T, ssmState, yBuf);
       for (let t = 0; t < T; t++)
         for (let cc = 0; cc < Cc; cc++)
           for (let h = 0; h < d; h++) y[(t * Cc + cc) * d + h] += b.D[cc * d + h] * z[t * d + h];
       ops.activation(y, c.activation);
       let o = y;
       if (b.out) {
-        o = addBias(backend.matmul(y, T, b.out), T, b.outBias);
-        o = c.final_act === "glu" ? ops.glu(o, T, d) : ops.activation(o, finalAct);
+        o = addBias(backend.matmul(y, T, b.out, scratch.get("s4.o", T * b.out.rows)), T, b.outBias);
+        o = c.final_act === "glu" ? ops.glu(o, T, d, scratch.get("s4.glu", T * d)) : ops.activation(o, finalAct);
       }
       backend.add(x, o);
       if (!c.prenorm) ops.layerNorm(x, T, d, b.norm.weight, b.norm.bias, c.norm_eps, x);
@@ -420,7 +424,7 @@ export function buildS4(config: S4Config, weights: WeightSource, backend: Backen
     forward(ids: ArrayLike<number>, state: ModelState, logits: LogitsMode, out?: Float32Array): Float32Array | null {
       if (!lm) throw new OptionError("this S4 checkpoint is a sequence model on float inputs (d_input " + c.d_input + "): use forwardFloat / `scanstream run`", "ids");
       return forwardInBlocks(ids, state, logits, c.d_output, maxBlock, out, (part, lastOnly) => {
-        const x = layers(backend.embed(part, encoder), part.length, state);
+        const x = layers(backend.embed(part, encoder, scratch.get("s4.x", part.length * d)), part.length, state);
         return lastOnly ? x.subarray((part.length - 1) * d) : x;
       }, decode);
     },
