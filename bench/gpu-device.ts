@@ -7,10 +7,15 @@
 //   4. measures batched decode with GPU-resident states (bench/batch-decode.ts: Session.generateBatch's
 //      path) at batch 1 and 16 (SCANSTREAM_DEVICE_BATCHES), the same shape: tokens/s over all
 //      sessions, per session, and the ratio to batch 1, next to the per-op path,
-// and writes a markdown report to $OUT/gpu-device.md (or ./gpu-device.md).
+//   5. times the two WGSL matmul shaders on the same matrices (kernels/webgpu/shaders.ts: `matmul`,
+//      one thread per output, used for T = 1; `matmulTiled`, workgroup-memory tiles, used for T >= 2)
+//      at the mamba2-130m projections (in_proj 3352x768, out_proj 768x1536, lm_head 50288x768) for
+//      T = 1, 16 (batched decode of 16) and 512 (a prefill block), with the largest |Δ| between them,
+//   and writes a markdown report to $OUT/gpu-device.md (or ./gpu-device.md).
 //
 // SCANSTREAM_DEVICE_SMOKE=1: any adapter (SwiftShader), the tiny shape, prefill 64 / 200, decode 4,
-// batched decode 4 steps at batch 1 and 4.
+// batched decode 4 steps at batch 1 and 4, matmul shaders on 70x40 and 33x100 at T = 1, 5, 40.
+// SCANSTREAM_DEVICE_MATMUL_ONLY=1: only the adapter check and section 5.
 import fs from "node:fs";
 import path from "node:path";
 import { openCheckpoint } from "../core/formats/checkpoint.ts";
@@ -18,7 +23,7 @@ import { WeightReader } from "../core/formats/weights.ts";
 import { buildModel } from "../core/models/index.ts";
 import type { Backend } from "../kernels/backend.ts";
 import { createGpuBackend } from "../kernels/gpu/index.ts";
-import { createWebgpuBackend } from "../kernels/webgpu/index.ts";
+import { createWebgpuBackend, type WebgpuBackend } from "../kernels/webgpu/index.ts";
 import { MemoryBytes } from "../core/formats/bytes.ts";
 import { readNpy, type NpyArray } from "../core/formats/npy.ts";
 import { ZipArchive } from "../core/formats/zip.ts";
@@ -81,6 +86,45 @@ async function golden(backend: Backend): Promise<boolean> {
   return ok;
 }
 
+/** Section 5: ms per dispatch of the per-output and the tiled matmul shader on one resident matrix
+ *  (the engine's benchMatmul op). The per-output shader stays in shaders.ts for T = 1; at T >= 2 it
+ *  runs only here, as the baseline: drop it from this table (and benchMatmul) once the ratio is
+ *  recorded, and drop it altogether if the tiled one also wins at T = 1. */
+async function matmulShaders(backend: WebgpuBackend): Promise<boolean> {
+  const mats: [string, number, number][] = smoke
+    ? [["tiny a", 70, 40], ["tiny b", 33, 100]]
+    : [["in_proj", 3352, 768], ["out_proj", 768, 1536], ["lm_head", 50288, 768]];
+  const Ts = smoke ? [1, 5, 40] : [1, 16, 512];
+  say("## WGSL matmul shaders: per-output (the T = 1 path) vs tiled (the T >= 2 path), f32, random weights");
+  say("");
+  say("ms per dispatch: wall time of `reps` dispatches in one submission, after a warm-up; weight GB/s = rows·cols·4 bytes / time.");
+  say("");
+  say("| matrix | rows x cols | T | reps | per-output ms | tiled ms | per-output / tiled | weight GB/s per-output | weight GB/s tiled | max abs diff | result |");
+  say("|---|---|---|---|---|---|---|---|---|---|---|");
+  let ok = true;
+  let seed = 12345;
+  const rnd = (n: number, a: number) => {
+    const v = new Float32Array(n);
+    for (let i = 0; i < n; i++) v[i] = ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32 * 2 - 1) * a;
+    return v;
+  };
+  for (const [name, rows, cols] of mats) {
+    const m = backend.matrix(rnd(rows * cols, 0.05), rows, cols);
+    for (const T of Ts) {
+      const reps = Math.max(3, Math.min(200, Math.round(4e9 / (T * rows * cols))));
+      const r = backend.call<{ perOutputMs: number; tiledMs: number; maxDiff: number }>("benchMatmul", { x: rnd(T * cols, 1), T, id: backend.matrixId(m), reps });
+      // both are float32 sums of `cols` terms |w x| <= 0.05: each within (cols + 4)·2^-24·0.05·cols of the exact value
+      const pass = r.maxDiff <= 2 * (cols + 4) * 2 ** -24 * 0.05 * cols;
+      ok &&= pass;
+      const gbs = (ms: number) => ((rows * cols * 4) / (ms * 1e6)).toPrecision(3);
+      say(`| ${name} | ${rows}x${cols} | ${T} | ${reps} | ${r.perOutputMs.toFixed(4)} | ${r.tiledMs.toFixed(4)} | ${(r.perOutputMs / r.tiledMs).toFixed(2)} | ${gbs(r.perOutputMs)} | ${gbs(r.tiledMs)} | ${r.maxDiff.toExponential(2)} | ${pass ? "pass" : "FAIL"} |`);
+      write();
+    }
+    backend.release(m);
+  }
+  return ok;
+}
+
 async function main(): Promise<number> {
   const m = machineInfo();
   say(`machine: ${m.cpu}, ${m.cores} cores, node ${m.node}, ${m.os}${smoke ? " (SMOKE run: tiny shapes)" : ""}`);
@@ -95,6 +139,12 @@ async function main(): Promise<number> {
     return 1;
   }
   say("");
+  if (process.env.SCANSTREAM_DEVICE_MATMUL_ONLY === "1") {
+    const ok = await matmulShaders(webgpu);
+    webgpu.dispose();
+    write();
+    return ok ? 0 : 1;
+  }
   say("## Golden parity (test/fixtures/golden; logits < 1e-4, SSM states < 1e-5)");
   say("");
   say("| backend | fixture | tokens | max logit err | max state err | result | prefill ms |");
@@ -116,6 +166,14 @@ async function main(): Promise<number> {
     log: (l) => console.log(l),
   });
   say(formatTable(rows));
+  write();
+  say("");
+  try {
+    ok = (await matmulShaders(webgpu)) && ok;
+  } catch (e) {
+    ok = false;
+    say(`FAIL (matmul shaders): ${(e as Error).stack ?? e}`);
+  }
   write();
   webgpu.dispose();
 

@@ -2,7 +2,7 @@
 // Each op uploads its activations, records its passes into one command encoder, submits once and
 // reads the outputs back (activations round-trip per op; docs/gpu.md gives the resident design).
 import type { Adapter, Engine } from "../gpu/worker.ts";
-import { SHADERS, type ShaderName } from "./shaders.ts";
+import { SHADERS, matmulDispatch, type ShaderName } from "./shaders.ts";
 import { createFaults, type FaultSpec } from "./faults.ts";
 import { createMamba2Decode } from "./mamba2-decode.ts";
 import { wgslDeltaRuleOps } from "./delta-rule.ts";
@@ -78,8 +78,46 @@ export async function createWgslEngine(device: GPUDevice, info: Adapter): Promis
       const m = mat(a.id);
       const t: GPUBuffer[] = [];
       const y = scratch(a.T * m.rows, t);
-      const [out] = await run([{ shader: "matmul", params: [a.T, m.rows, m.cols], buffers: [upload(a.x, t), m.buf, y], count: a.T * m.rows }], [[y, a.T * m.rows]], t);
+      const [out] = await run([{ ...matmulDispatch(a.T, m.rows), params: [a.T, m.rows, m.cols], buffers: [upload(a.x, t), m.buf, y] }], [[y, a.T * m.rows]], t);
       return { result: out, transfer: [out.buffer as ArrayBuffer] };
+    },
+    /** Device bench (bench/gpu-device.ts): the per-output and the tiled matmul shader on resident
+     *  matrix `id`, each as `reps` dispatches in one pass, timed from submit to onSubmittedWorkDone
+     *  after one warm-up (no timestamp queries: the submit latency is in it, so reps should make a
+     *  set run for milliseconds). Returns ms per dispatch and the largest |Δ| between the outputs. */
+    async benchMatmul(a: { x: Float32Array; T: number; id: number; reps: number }) {
+      const m = mat(a.id);
+      const t: GPUBuffer[] = [];
+      const x = upload(a.x, t);
+      const ms: number[] = [];
+      const outs: Float32Array[] = [];
+      for (const tiled of [false, true]) {
+        const y = scratch(a.T * m.rows, t);
+        const d = matmulDispatch(a.T, m.rows, tiled);
+        const pass: Pass<ShaderName> = { ...d, params: [a.T, m.rows, m.cols], buffers: [x, m.buf, y] };
+        outs.push((await runPasses(device, pipeline, [pass], [[y, a.T * m.rows]], t))[0]);
+        const params = upload(new Uint32Array([a.T, m.rows, m.cols, 0]), t);
+        const pl = pipeline(d.shader);
+        const bind = device.createBindGroup({ layout: pl.getBindGroupLayout(0), entries: [params, x, m.buf, y].map((buffer, binding) => ({ binding, resource: { buffer } })) });
+        const groups = d.perWorkgroup ? d.count : Math.ceil(d.count / 64);   // as passes.ts dispatches
+        const gx = Math.min(groups, 65535);
+        const enc = device.createCommandEncoder();
+        const cp = enc.beginComputePass();
+        cp.setPipeline(pl);
+        cp.setBindGroup(0, bind);
+        for (let r = 0; r < a.reps; r++) cp.dispatchWorkgroups(gx, Math.ceil(groups / gx));
+        cp.end();
+        const cmd = enc.finish();
+        await device.queue.onSubmittedWorkDone();
+        const t0 = performance.now();
+        device.queue.submit([cmd]);
+        await device.queue.onSubmittedWorkDone();
+        ms.push((performance.now() - t0) / a.reps);
+      }
+      let diff = 0;
+      for (let i = 0; i < outs[0].length; i++) diff = Math.max(diff, Math.abs(outs[0][i] - outs[1][i]));
+      for (const b of t) b.destroy();
+      return { result: { perOutputMs: ms[0], tiledMs: ms[1], maxDiff: diff } };
     },
     async embed(a: { ids: Uint32Array; id: number }) {
       const m = mat(a.id);

@@ -9,7 +9,7 @@
 // Shape letters: B sessions in the step, S slots, d d_model, E d_inner, H nheads, P headdim,
 // G ngroups, N d_state, K d_conv, Cv = E + 2·G·N, V vocab rows.
 //   state per layer: conv [S, Cv, K-1] (oldest first), ssm [S, H, P, N]
-import { SHADERS } from "./shaders.ts";
+import { SHADERS, matmulDispatch } from "./shaders.ts";
 
 const WG = 64;
 const MAXD = 65535;
@@ -87,7 +87,7 @@ var<workgroup> red: array<f32, 64>;
 }`,
 } as const;
 
-type Shader = keyof typeof DECODE_SHADERS | "embed" | "rmsnorm" | "matmul" | "dtSoftplus" | "gatedRmsnorm" | "siluGate" | "add";
+type Shader = keyof typeof DECODE_SHADERS | "embed" | "rmsnorm" | "matmul" | "matmulTiled" | "dtSoftplus" | "gatedRmsnorm" | "siluGate" | "add";
 
 /** What m2Create receives: sizes, the model's matrix ids, and the small per-layer vectors. */
 export interface DecodeSpecMsg {
@@ -195,8 +195,11 @@ export function createMamba2Decode(device: GPUDevice, matrixBuffer: (id: number)
     const r: Recorded[] = [];
     const own = pl.own;
     const fl = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
-    const matmul = (inp: GPUBuffer, id: number, rows: number, cols: number, out: GPUBuffer) =>
-      r.push(record(own, "matmul", [B, rows, cols], [], [inp, matrixBuffer(id), out], B * rows));
+    // B >= 2: the tiled shader, which reads each weight tile once for up to 16 sessions
+    const matmul = (inp: GPUBuffer, id: number, rows: number, cols: number, out: GPUBuffer) => {
+      const m = matmulDispatch(B, rows);
+      r.push(record(own, m.shader, [B, rows, cols], [], [inp, matrixBuffer(id), out], m.count, m.perWorkgroup));
+    };
     r.push(record(own, "embed", [B * d, d], [], [pl.ids, matrixBuffer(s.embedding), x], B * d));
     s.layers.forEach((L, i) => {
       const W = pl.dec.layers[i];

@@ -3,7 +3,8 @@
 // dispatch (at most 65535 workgroups per dimension). Shape letters as in kernels/backend.ts.
 //
 // Threads per output, workgroup = 64:
-//   matmul        one thread per output (t, r), four partial sums over cols
+//   matmul        one thread per output (t, r), four partial sums over cols (T = 1: decode)
+//   matmulTiled   one workgroup per 16 tokens x 32 rows, 4 x 2 outputs per thread (T >= 2)
 //   embed         one thread per output value
 //   rmsnorm       one workgroup per row; gatedRmsnorm one workgroup per (row, group)
 //   conv1d        one thread per (t, c)
@@ -59,6 +60,70 @@ export const SHADERS = {
   }
   for (var c = c4; c < cols; c++) { s0 += x[xo + c] * w[wo + c]; }
   y[o] = (s0 + s1) + (s2 + s3);
+}`,
+
+  // p: [T, rows, cols]; x, w, y as matmul. The same product for T >= 2 token rows (prefill blocks,
+  // batched decode): the per-output shader re-reads a weight row from global memory for every token
+  // and its adjacent threads read rows \`cols\` floats apart. Here a 64-thread workgroup computes a
+  // block of TT = 16 tokens x TR = 32 rows, stepping over cols in tiles of TC = 64: the x and w tiles
+  // are loaded once into workgroup memory (lane l loads column l of each tile row, so a 32-lane warp
+  // reads 128 contiguous bytes) and each w value then serves 16 tokens, each x value 32 rows.
+  // Thread l accumulates tokens l/16 + 4i (acc_i) and rows l%16 + 16j (component j) in registers.
+  // Why 16 x 32 x 64: the weight bytes in flight per step, rows·TC·4 over all workgroups, are what
+  // keeps HBM busy for the small-T (decode) case, where out_proj has only 768 rows; a taller TR
+  // would give fewer workgroups, a wider TC or TT would pass WebGPU's default 16 KiB of workgroup
+  // memory (this is 12.5 KiB). Tails load zeros and skip the store; token groups i wholly past T are
+  // skipped (a workgroup-uniform branch: batched decode of B = 4 would otherwise do 4x the FMAs).
+  // Tile rows are PAD = 65 floats so that the 16 lanes reading one column of w hit distinct banks.
+  // Dispatched per workgroup (matmulDispatch below), token blocks fastest so that concurrent
+  // workgroups share a w slab in L2 when T > 16.
+  matmulTiled: HEAD + /* wgsl */ `
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+const TT = 16u; const TR = 32u; const TC = 64u; const PAD = 65u;
+var<workgroup> xs: array<f32, 1040>;   // TT * PAD
+var<workgroup> ws: array<f32, 2080>;   // TR * PAD
+fn store(t: u32, r: u32, T: u32, rows: u32, v: vec2f) {
+  if (t >= T) { return; }
+  if (r < rows) { y[t * rows + r] = v.x; }
+  if (r + 16u < rows) { y[t * rows + r + 16u] = v.y; }
+}
+@compute @workgroup_size(64) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw: vec3u, @builtin(local_invocation_index) l: u32) {
+  let T = p[0]; let rows = p[1]; let cols = p[2];
+  let nt = (T + TT - 1u) / TT;
+  let o = wid.x + wid.y * nw.x;
+  if (o >= nt * ((rows + TR - 1u) / TR)) { return; }   // uniform per workgroup: barriers stay legal
+  let t0 = (o % nt) * TT; let r0 = (o / nt) * TR;
+  let ng = min(4u, (T - t0 + 3u) / 4u);                 // token groups with a token below T
+  let tq = l / 16u; let tr = l % 16u;                   // computing: tokens tq + 4i, rows tr + 16j
+  var acc0 = vec2f(); var acc1 = vec2f(); var acc2 = vec2f(); var acc3 = vec2f();
+  for (var c0 = 0u; c0 < cols; c0 += TC) {
+    let c = c0 + l;
+    for (var k = 0u; k < 4u * ng; k++) {               // x rows past the used groups are never read
+      var v = 0.0;
+      if (t0 + k < T && c < cols) { v = x[(t0 + k) * cols + c]; }
+      xs[k * PAD + l] = v;
+    }
+    for (var k = 0u; k < TR; k++) {
+      var v = 0.0;
+      if (r0 + k < rows && c < cols) { v = w[(r0 + k) * cols + c]; }
+      ws[k * PAD + l] = v;
+    }
+    workgroupBarrier();
+    for (var cc = 0u; cc < min(TC, cols - c0); cc++) {
+      let b = vec2f(ws[tr * PAD + cc], ws[(tr + 16u) * PAD + cc]);
+      acc0 += xs[tq * PAD + cc] * b;
+      if (ng > 1u) { acc1 += xs[(tq + 4u) * PAD + cc] * b; }
+      if (ng > 2u) { acc2 += xs[(tq + 8u) * PAD + cc] * b; }
+      if (ng > 3u) { acc3 += xs[(tq + 12u) * PAD + cc] * b; }
+    }
+    workgroupBarrier();   // the next tile overwrites xs / ws
+  }
+  store(t0 + tq, r0 + tr, T, rows, acc0);
+  store(t0 + tq + 4u, r0 + tr, T, rows, acc1);
+  store(t0 + tq + 8u, r0 + tr, T, rows, acc2);
+  store(t0 + tq + 12u, r0 + tr, T, rows, acc3);
 }`,
 
   // p: [n, cols]; ids: [T] (u32); w: [rows, cols]; out: [T, cols]
@@ -336,3 +401,12 @@ export const SHADERS = {
 } as const;
 
 export type ShaderName = keyof typeof SHADERS;
+
+/** How a [T, cols]·[rows, cols]ᵀ product is dispatched: the per-output shader for one token row
+ *  (decode: there is no second token to share a weight load with, and three quarters of the tiled
+ *  shader's threads would compute nothing; unmeasured on a GPU yet: bench/gpu-device.ts times
+ *  both), the tiled one for T >= 2. `tiled` forces a choice (the bench). */
+export function matmulDispatch(T: number, rows: number, tiled = T >= 2): { shader: "matmul" | "matmulTiled"; count: number; perWorkgroup: boolean } {
+  if (!tiled) return { shader: "matmul", count: T * rows, perWorkgroup: false };
+  return { shader: "matmulTiled", count: Math.ceil(T / 16) * Math.ceil(rows / 32), perWorkgroup: true };
+}
