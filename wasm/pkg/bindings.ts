@@ -335,8 +335,8 @@ export interface BuildInfo {
 }
 
 export const BUILDS: { readonly single: BuildInfo; readonly threads: BuildInfo } = {
-  single: { file: "scanstream_wasm.wasm", bytes: 118515, sha256: "0d10a656def2994344ab72a48c017f23b8603ca31a4096c9e201452afd7b5576", memory: {"min":17,"shared":false,"imported":false} },
-  threads: { file: "scanstream_wasm_mt.wasm", bytes: 118629, sha256: "f07b0d813e24b1356a0fa2865656078b52916c5f32a3c5aac851cc43963ba11f", memory: {"min":17,"max":65536,"shared":true,"imported":true} },
+  single: { file: "scanstream_wasm.wasm", bytes: 117275, sha256: "46cb7e58bf1f760239e67a12067f0831e717aaed82baaf2d0ba94010c4e5845a", memory: {"min":17,"shared":false,"imported":false} },
+  threads: { file: "scanstream_wasm_mt.wasm", bytes: 117389, sha256: "a697384e2331042e21fdbf0518c63bc296bce3f6c88ebcdf434e3dd6d399d994", memory: {"min":17,"max":65536,"shared":true,"imported":true} },
 };
 
 export type BuildName = keyof typeof BUILDS;

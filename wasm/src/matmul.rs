@@ -345,10 +345,9 @@ pub unsafe extern "C" fn ss_matmul_i8(
     let wsc = w.add(ngroups * nb * 128) as *const f32;
     let mut g = g_lo;
     if t == 1 {
-        while g + 4 <= g_hi {
-            tile_i8::<1, 4>(xq, xsc, nb, w.add(g * nb * 128), wsc.add(g * nb * 4), y, rows, 4 * g, rows);
-            g += 4;
-        }
+        // one row group per tile: each group's blocks are one contiguous stream. Decode streams the
+        // weights from DRAM, and there this beat 4 groups per tile (4 streams) by 18-19% in whole-model
+        // int8 decode (ABBA, 1 and 2 threads; wasm/README.md); f32 is the other way round (-20%).
         while g < g_hi {
             tile_i8::<1, 1>(xq, xsc, nb, w.add(g * nb * 128), wsc.add(g * nb * 4), y, rows, 4 * g, rows);
             g += 1;
