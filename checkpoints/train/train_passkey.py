@@ -12,8 +12,9 @@ following the elapsed time) left the plateau at ~400 steps and reached 100% in-d
 not collapse as the GPU-trained one does (checkpoints/mamba2-passkey/README.md, "Training on 2 CPU
 cores").
 
-Options: --steps N (default 4000), --out DIR (default checkpoints/mamba2-passkey), --time-budget S
-and --curriculum F (see --help).
+Options: --steps N (default 4000), --out DIR (default checkpoints/mamba2-passkey), --time-budget S,
+--curriculum F (0: none), --bucket, --max-fillers N, --batch B, --d-state N, --headdim P (see --help).
+Five 25-30 minute CPU runs with these are recorded in checkpoints/mamba2-passkey/cpu-runs/.
 """
 import argparse
 import json
