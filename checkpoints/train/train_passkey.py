@@ -111,6 +111,9 @@ def main():
                     help="one filler count per batch (same distribution over batches, ~40%% less padding)")
     ap.add_argument("--d-state", type=int, default=64, help="SSM state size per head channel (the state's size lever)")
     ap.add_argument("--headdim", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
+    ap.add_argument("--init", default=None,
+                    help="start from an exported checkpoint (continued training; its config wins over --d-state / --headdim)")
     ap.add_argument("--out", default=os.path.join(HERE, "..", "mamba2-passkey"))
     args = ap.parse_args()
 
@@ -119,10 +122,14 @@ def main():
     common.set_threads()
     cfg = Config(d_model=96, n_layer=3, vocab_size=256, d_state=args.d_state, d_conv=4, expand=2,
                  headdim=args.headdim, ngroups=1, chunk_size=64, pad_vocab_size_multiple=8)
-    model = Mamba2LM(cfg).to(common.DEVICE)
+    if args.init:
+        model = load_exported(args.init).to(common.DEVICE)
+        cfg = model.cfg
+    else:
+        model = Mamba2LM(cfg).to(common.DEVICE)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: {n_params} parameters, recurrent state {cfg.state_elements()} floats")
-    rng = np.random.default_rng(SEED)
+    rng = np.random.default_rng(SEED + (1000 if args.init else 0))  # continued training: fresh prompts
 
     def get_batch(step, progress=None):
         # with a time budget, short prompts first: the copy is learned at short distance, then stretched
@@ -143,7 +150,7 @@ def main():
         acc = float(np.mean([answer_correct(model, p, a) for p, a in val[:32]]))
         return {"val_answer_loss": loss, "val_acc_in_dist": acc}
 
-    hist, secs = common.train(model, get_batch, args.steps, lr=3e-3, warmup=30, log_every=50,
+    hist, secs = common.train(model, get_batch, args.steps, lr=args.lr, warmup=30, log_every=50,
                               evaluate=evaluate, eval_every=250, max_seconds=args.max_seconds,
                               time_budget=args.time_budget)
     model.eval()
@@ -188,7 +195,7 @@ def main():
         "d_state": args.d_state, "headdim": args.headdim,
         "seed": SEED, "steps": args.steps, "batch": args.batch,
         "steps_run": next((h["stopped_at_step"] for h in hist if "stopped_at_step" in h), args.steps),
-        "time_budget_s": args.time_budget, "bucket": args.bucket, "curriculum": args.curriculum if args.time_budget else None, "train_length": train_length(args.max_fillers),
+        "time_budget_s": args.time_budget, "bucket": args.bucket, "init": args.init, "lr": args.lr, "curriculum": args.curriculum if args.time_budget else None, "train_length": train_length(args.max_fillers),
         "train_seconds": round(secs), "final_train_answer_loss": tr_loss,
         "final_val_answer_loss": va_loss, "history": hist,
         "accuracy_by_length_depth": table, "keys_per_cell": KEYS_PER_CELL, "examples": examples,
