@@ -21,7 +21,7 @@ import type { Backend, Matrix, S4Activation, S4Ops } from "../../kernels/backend
 import { cpuS4Ops } from "../../kernels/cpu/s4.ts";
 import { CheckpointError, OptionError } from "../errors.ts";
 import type { S4Config, S4Transform } from "./config.ts";
-import { forwardInBlocks } from "./lm.ts";
+import { addBias, forwardInBlocks } from "./lm.ts";
 import { Scratch } from "./scratch.ts";
 import type { BuildOptions, LayerState, LogitsMode, Model, ModelState, WeightSource } from "./model.ts";
 import {
@@ -370,12 +370,6 @@ export function buildS4(config: S4Config, weights: WeightSource, backend: Backen
   const stateBytes = 4 * blocks.reduce((s, b) => s + b.ssm.H * b.ssm.M * 2, 0);
   const finalAct = (c.final_act === "glu" || c.final_act === null ? "id" : c.final_act) as S4Activation;
 
-  const addBias = (y: Float32Array, T: number, bias: Float32Array | null) => {
-    if (bias && T === 1) backend.add(y, bias); // no view per decode step
-    else if (bias) for (let t = 0; t < T; t++) backend.add(y.subarray(t * bias.length, (t + 1) * bias.length), bias);
-    return y;
-  };
-
   /** The residual stream x [T, d] through every layer; updates the state. */
   function layers(x: Float32Array, T: number, state: ModelState): Float32Array {
     if (state.plan && state.plan.kind !== "none") {
@@ -396,7 +390,7 @@ export function buildS4(config: S4Config, weights: WeightSource, backend: Backen
       ops.activation(y, c.activation);
       let o = y;
       if (b.out) {
-        o = addBias(backend.matmul(y, T, b.out, scratch.get("s4.o", T * b.out.rows)), T, b.outBias);
+        o = addBias(backend, backend.matmul(y, T, b.out, scratch.get("s4.o", T * b.out.rows)), T, b.outBias);
         o = c.final_act === "glu" ? ops.glu(o, T, d, scratch.get("s4.glu", T * d)) : ops.activation(o, finalAct);
       }
       backend.add(x, o);
@@ -406,7 +400,7 @@ export function buildS4(config: S4Config, weights: WeightSource, backend: Backen
   }
 
   function decode(x: Float32Array, T: number, out?: Float32Array): Float32Array {
-    return addBias(backend.matmul(x, T, decoder, out), T, decBias);
+    return addBias(backend, backend.matmul(x, T, decoder, out), T, decBias);
   }
 
   const model: S4Model = {
@@ -437,7 +431,7 @@ export function buildS4(config: S4Config, weights: WeightSource, backend: Backen
       for (let t0 = 0; t0 < T; t0 += maxBlock) {
         const t1 = Math.min(T, t0 + maxBlock);
         const n = t1 - t0;
-        const x = addBias(backend.matmul(u.subarray(t0 * I, t1 * I), n, encoder), n, encBias);
+        const x = addBias(backend, backend.matmul(u.subarray(t0 * I, t1 * I), n, encoder), n, encBias);
         layers(x, n, state);
         state.position += n;
         decode(x, n, y.subarray(t0 * O, t1 * O));

@@ -5,7 +5,7 @@
 // Cost per token is O(V): no sort of the vocabulary. Ids whose weight exp((logit - max) / T) is
 // below e^-40 are dropped (their mass is under V·4e-18); without top-k / top-p the draw walks the
 // ids in id order; top-k keeps a size-k heap; top-p sorts only the few weight bands that can hold
-// the nucleus. (A sort of 50K ids per token took 27-51 ms: bench/sampling-bench.ts.)
+// the nucleus. (Sorting 50K ids took 27-30 ms per token: bench/sampling-bench.ts.)
 import { mulberry32 } from "../models/random.ts";
 
 export interface SamplingOptions {
