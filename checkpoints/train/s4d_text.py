@@ -41,13 +41,11 @@ import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from corpus_web import corpus_text  # noqa: E402
+from text_data import PROMPTS, fixed_windows, mean_loss, real_word_fraction, split_corpus  # noqa: E402
 
 SEED = 1234
 SEQ = 256           # as train_text.py
 BATCH = 8           # as train_text.py
-PIECE = 65536       # as train_text.py: 64 KiB pieces, every 20th is validation
-VAL_EVERY = 20
-PROMPTS = ["In the beginning", "And Jesus said to them, ", "The king of Israel", "Love is "]
 
 
 # ---------------------------------------------------------------- model
@@ -160,33 +158,6 @@ class S4DLM(nn.Module):
             out.append(t)
             logits, states = self.step(torch.tensor([t]), states, discs)
         return out
-
-
-# ---------------------------------------------------------------- data (as train_text.py)
-
-def split_corpus(data):
-    pieces = [data[i:i + PIECE] for i in range(0, len(data), PIECE)]
-    val = [p for i, p in enumerate(pieces) if i % VAL_EVERY == VAL_EVERY - 1]
-    tr = [p for i, p in enumerate(pieces) if i % VAL_EVERY != VAL_EVERY - 1]
-    return np.concatenate(tr), np.concatenate(val)
-
-
-def fixed_windows(arr, n, seq):
-    starts = np.linspace(0, len(arr) - seq - 2, n).astype(np.int64)
-    return torch.from_numpy(np.stack([arr[s:s + seq + 1] for s in starts]).astype(np.int64))
-
-
-def mean_loss(model, windows, bs=16):
-    tot = 0.0
-    for i in range(0, len(windows), bs):
-        w = windows[i:i + bs]
-        tot += F.cross_entropy(model(w[:, :-1]).reshape(-1, 256), w[:, 1:].reshape(-1)).item() * w.shape[0]
-    return tot / len(windows)
-
-
-def real_word_fraction(text, vocab):
-    words = re.findall(r"[A-Za-z]+", text)
-    return sum(w.lower() in vocab for w in words) / len(words) if words else 0.0
 
 
 # ---------------------------------------------------------------- export

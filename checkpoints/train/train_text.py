@@ -22,44 +22,12 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from corpus_web import corpus_text  # noqa: E402
+from text_data import PROMPTS, fixed_windows, mean_loss, real_word_fraction, split_corpus  # noqa: E402
 from mamba2 import Config, Mamba2LM, export, load_exported, self_test  # noqa: E402
 
 SEED = 1234
 SEQ = 256
 BATCH = 8
-PIECE = 65536       # corpus split into 64 KiB pieces; every 20th piece is validation
-VAL_EVERY = 20
-PROMPTS = ["In the beginning", "And Jesus said to them, ", "The king of Israel", "Love is "]
-
-
-def split_corpus(data):
-    pieces = [data[i:i + PIECE] for i in range(0, len(data), PIECE)]
-    val = [p for i, p in enumerate(pieces) if i % VAL_EVERY == VAL_EVERY - 1]
-    tr = [p for i, p in enumerate(pieces) if i % VAL_EVERY != VAL_EVERY - 1]
-    return np.concatenate(tr), np.concatenate(val)
-
-
-def fixed_windows(arr, n, seq):
-    """n evenly spaced windows of seq+1 bytes: deterministic evaluation set."""
-    starts = np.linspace(0, len(arr) - seq - 2, n).astype(np.int64)
-    return torch.from_numpy(np.stack([arr[s:s + seq + 1] for s in starts]).astype(np.int64))
-
-
-def mean_loss(model, windows, bs=16):
-    tot, cnt = 0.0, 0
-    for i in range(0, len(windows), bs):
-        w = windows[i:i + bs]
-        logits = model(w[:, :-1])
-        tot += common.masked_ce(logits, w[:, 1:]).item() * w.shape[0]
-        cnt += w.shape[0]
-    return tot / cnt
-
-
-def real_word_fraction(text, vocab):
-    words = re.findall(r"[A-Za-z]+", text)
-    if not words:
-        return 0.0
-    return sum(w.lower() in vocab for w in words) / len(words)
 
 
 def main():
