@@ -19,7 +19,7 @@ import type { WeightDType } from "../kernels/backend.ts";
 import { createCpuBackend } from "../kernels/cpu/index.ts";
 import { createGpuBackend, type GpuBackend } from "../kernels/gpu/index.ts";
 import { createWebgpuBackend } from "../kernels/webgpu/index.ts";
-import { U32, maxAbs, rand, within } from "./helpers/op-parity.ts";
+import { U32, maxAbs, rand, sharedOpTests, ssdCase, within } from "./helpers/op-parity.ts";
 
 const cpu = createCpuBackend();
 const backends: [string, GpuBackend][] = [["webgpu (WGSL)", await createWebgpuBackend()], ["gpu (gpu.js)", await createGpuBackend()]];
@@ -90,61 +90,6 @@ test("matmul writes into `out`; weights stay resident across calls; embed is exa
   }
 });
 
-test("conv1d equals the cpu reference and carries the same window", () => {
-  fc.assert(
-    fc.property(
-      fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 33 }), fc.integer({ min: 1, max: 5 }), fc.boolean(), fc.integer(),
-      (T, C, K, withBias, seed) => {
-        const x = rand(seed, T * C, -2, 2), w = rand(seed + 1, C * K), bias = withBias ? rand(seed + 2, C) : null;
-        const win0 = rand(seed + 3, C * (K - 1), -2, 2);
-        const wantWin = win0.slice();
-        const want = cpu.conv1d(x, T, C, K, w, bias, wantWin);
-        for (const [label, b] of backends) {
-          const win = win0.slice();
-          within(`${label} conv1d y T${T} C${C} K${K}`, b.conv1d(x, T, C, K, w, bias, win), want, (i) => {
-            const c = i % C;
-            let s = bias ? Math.abs(bias[c]) : 0;
-            for (let k = 0; k < K; k++) s += Math.abs(w[c * K + k]) * 2;
-            return 1e-5 * (1 + s);
-          });
-          within(`${label} conv1d window`, win, wantWin, () => 0);
-        }
-      },
-    ),
-    RUNS,
-  );
-});
-
-function ssdCase(seed: number, T: number, H: number, P: number, G: number, N: number, chunkSize: number) {
-  return {
-    T, H, P, G, N, chunkSize,
-    x: rand(seed, T * H * P, -2, 2), dt: rand(seed + 1, T * H, 0.001, 0.4), A: rand(seed + 2, H, -6, -0.05),
-    B: rand(seed + 3, T * G * N), C: rand(seed + 4, T * G * N), D: rand(seed + 5, H),
-    state: rand(seed + 6, H * P * N, -0.5, 0.5),
-  };
-}
-
-test("ssdScan equals the cpu reference: step (T = 1) and chunked across chunk boundaries", () => {
-  fc.assert(
-    fc.property(
-      fc.integer({ min: 1, max: 24 }), fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 3 }),
-      fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 11 }), fc.integer({ min: 1, max: 9 }), fc.integer(),
-      (T, G, hpg, P, N, Q, seed) => {
-        const H = G * hpg;
-        const ref = ssdCase(seed, T, H, P, G, N, Q);
-        const want = cpu.ssdScan(ref);
-        const ys = 2e-5 * (1 + maxAbs(want)), ss = 2e-5 * (1 + maxAbs(ref.state));
-        for (const [label, b] of backends) {
-          const a = ssdCase(seed, T, H, P, G, N, Q);
-          within(`${label} ssd y T${T} H${H} G${G} P${P} N${N} Q${Q}`, b.ssdScan(a), want, () => ys);
-          within(`${label} ssd state`, a.state, ref.state, () => ss);
-        }
-      },
-    ),
-    RUNS,
-  );
-});
-
 test("ssdScan: token by token equals one chunked call; writes into out", () => {
   const T = 9, H = 4, P = 3, G = 2, N = 5;
   for (const [label, b] of backends) {
@@ -180,42 +125,7 @@ test("selectiveScan equals the cpu reference", () => {
   );
 });
 
-test("rmsnorm and gatedRmsnorm (both gate orders, groups) equal the cpu reference", () => {
-  fc.assert(
-    fc.property(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 90 }), fc.boolean(), fc.integer(), (T, ngroups, gs, nbg, seed) => {
-      const D = ngroups * gs;
-      const x = rand(seed, T * D, -3, 3), z = rand(seed + 1, T * D, -12, 12), w = rand(seed + 2, D, 0.5, 1.5);
-      const want = cpu.rmsnorm(x, T, D, w, 1e-5);
-      const wantG = cpu.gatedRmsnorm(x, z, T, D, gs, w, 1e-5, nbg);
-      for (const [label, b] of backends) {
-        within(`${label} rmsnorm`, b.rmsnorm(x, T, D, w, 1e-5), want, (i) => 1e-5 * Math.abs(want[i]) + 1e-6);
-        within(`${label} gatedRmsnorm nbg=${nbg}`, b.gatedRmsnorm(x, z, T, D, gs, w, 1e-5, nbg), wantG, (i) => 1e-5 * Math.abs(wantG[i]) + 1e-6);
-      }
-    }),
-    RUNS,
-  );
-});
-
-test("dtSoftplus, siluGate and add equal the cpu reference in place", () => {
-  fc.assert(
-    fc.property(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 27 }), fc.boolean(), fc.integer(), (T, H, clamp, seed) => {
-      const dt0 = rand(seed, T * H, -80, 40), bias = rand(seed + 1, H, -2, 2);
-      const [lo, hi] = clamp ? [0.01, 3] : [0, Infinity];
-      const want = cpu.dtSoftplus(dt0.slice(), T, H, bias, lo, hi);
-      const y0 = rand(seed + 2, T * H, -5, 5), z = rand(seed + 3, T * H, -30, 30);
-      const wantY = cpu.siluGate(y0.slice(), z);
-      const wantA = cpu.add(y0.slice(), z);
-      for (const [label, b] of backends) {
-        const dt = dt0.slice();
-        assert.ok(b.dtSoftplus(dt, T, H, bias, lo, hi) === dt);
-        within(`${label} dtSoftplus`, dt, want, (i) => 1e-6 * Math.abs(want[i]) + 1e-6);
-        within(`${label} siluGate`, b.siluGate(y0.slice(), z), wantY, (i) => 1e-6 * Math.abs(wantY[i]) + 1e-6 + 1e-5 * Math.abs(y0[i]));
-        within(`${label} add`, b.add(y0.slice(), z), wantA, () => 0);
-      }
-    }),
-    RUNS,
-  );
-});
+sharedOpTests(test, cpu, backends, RUNS, { conv: { T: 9, C: 33, K: 5 }, ssd: { T: 24, G: 2, P: 7, N: 11, Q: 9 }, norm: { T: 5, ngroups: 3, gs: 90 } });
 
 test.after(() => {
   for (const [, b] of backends) b.dispose();

@@ -19,7 +19,7 @@ import type { Backend, Matrix, WeightDType } from "../kernels/backend.ts";
 import { createCpuBackend } from "../kernels/cpu/index.ts";
 import { INT8_BLOCK } from "../kernels/quant.ts";
 import { createWasmBackend, type WasmBackend } from "../kernels/wasm/index.ts";
-import { U32, maxAbs, rand, within } from "./helpers/op-parity.ts";
+import { U32, maxAbs, rand, sharedOpTests, ssdCase, within } from "./helpers/op-parity.ts";
 
 const cpu = createCpuBackend();
 const wasm1 = await createWasmBackend({ threads: 1, shared: false, warmUp: false });
@@ -122,67 +122,6 @@ test("embed returns exactly the stored weight values, including f16 subnormals, 
   }
 });
 
-test("conv1d equals the cpu reference and carries the same window", () => {
-  fc.assert(
-    fc.property(
-      fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 45 }), fc.integer({ min: 1, max: 6 }), fc.boolean(), fc.integer(),
-      (T, C, K, withBias, seed) => {
-        const x = rand(seed, T * C, -2, 2), w = rand(seed + 1, C * K), bias = withBias ? rand(seed + 2, C) : null;
-        const win0 = rand(seed + 3, C * (K - 1), -2, 2);
-        const wantWin = win0.slice();
-        const want = cpu.conv1d(x, T, C, K, w, bias, wantWin);
-        for (const [label, b] of backends) {
-          const win = win0.slice();
-          const got = b.conv1d(x, T, C, K, w, bias, win);
-          within(`${label} conv1d y`, got, want, (i) => {
-            const t = Math.floor(i / C), c = i % C;
-            let s = bias ? Math.abs(bias[c]) : 0;
-            for (let k = 0; k < K; k++) s += Math.abs(w[c * K + k]) * 2;
-            return 1e-5 * (1 + s) + 0 * t;
-          });
-          within(`${label} conv1d window`, win, wantWin, () => 0);
-        }
-      },
-    ),
-    RUNS,
-  );
-});
-
-function ssdCase(seed: number, T: number, H: number, P: number, G: number, N: number, chunkSize: number) {
-  return {
-    T, H, P, G, N, chunkSize,
-    x: rand(seed, T * H * P, -2, 2),
-    dt: rand(seed + 1, T * H, 0.001, 0.4),
-    A: rand(seed + 2, H, -6, -0.05),
-    B: rand(seed + 3, T * G * N),
-    C: rand(seed + 4, T * G * N),
-    D: rand(seed + 5, H),
-    state: rand(seed + 6, H * P * N, -0.5, 0.5),
-  };
-}
-
-test("ssdScan equals the cpu reference: step (T = 1) and chunked across chunk boundaries", () => {
-  fc.assert(
-    fc.property(
-      fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }),
-      fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 13 }), fc.integer({ min: 1, max: 12 }), fc.integer(),
-      (T, G, hpg, P, N, Q, seed) => {
-        const H = G * hpg;
-        const ref = ssdCase(seed, T, H, P, G, N, Q);
-        const want = cpu.ssdScan(ref);
-        const ys = 2e-5 * (1 + maxAbs(want)), ss = 2e-5 * (1 + maxAbs(ref.state));
-        for (const [label, b] of backends) {
-          const a = ssdCase(seed, T, H, P, G, N, Q);
-          const got = b.ssdScan(a);
-          within(`${label} ssd y T${T} H${H} G${G} P${P} N${N} Q${Q}`, got, want, () => ys);
-          within(`${label} ssd state`, a.state, ref.state, () => ss);
-        }
-      },
-    ),
-    RUNS,
-  );
-});
-
 test("ssdScan: prefill in two calls (and token by token) equals one call; chunkSize does not change y", () => {
   fc.assert(
     fc.property(fc.integer({ min: 2, max: 30 }), fc.integer({ min: 1, max: 29 }), fc.integer({ min: 1, max: 16 }), fc.integer(), (T, split, Q, seed) => {
@@ -246,48 +185,7 @@ test("selectiveScan equals the cpu reference (N = 16 register path and general N
   );
 });
 
-test("rmsnorm and gatedRmsnorm (both gate orders, groups) equal the cpu reference", () => {
-  fc.assert(
-    fc.property(
-      fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 70 }), fc.boolean(), fc.integer(),
-      (T, ngroups, gs, nbg, seed) => {
-        const D = ngroups * gs;
-        const x = rand(seed, T * D, -3, 3), z = rand(seed + 1, T * D, -12, 12), w = rand(seed + 2, D, 0.5, 1.5);
-        const want = cpu.rmsnorm(x, T, D, w, 1e-5);
-        const wantG = cpu.gatedRmsnorm(x, z, T, D, gs, w, 1e-5, nbg);
-        for (const [label, b] of backends) {
-          within(`${label} rmsnorm`, b.rmsnorm(x, T, D, w, 1e-5), want, (i) => 1e-5 * Math.abs(want[i]) + 1e-6);
-          within(`${label} gatedRmsnorm nbg=${nbg}`, b.gatedRmsnorm(x, z, T, D, gs, w, 1e-5, nbg), wantG, (i) => 1e-5 * Math.abs(wantG[i]) + 1e-6);
-        }
-      },
-    ),
-    RUNS,
-  );
-});
-
-test("dtSoftplus, siluGate and add equal the cpu reference in place", () => {
-  fc.assert(
-    fc.property(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 27 }), fc.boolean(), fc.integer(), (T, H, clamp, seed) => {
-      const dt0 = rand(seed, T * H, -80, 40), bias = rand(seed + 1, H, -2, 2);
-      const [lo, hi] = clamp ? [0.01, 3] : [0, Infinity];
-      const want = cpu.dtSoftplus(dt0.slice(), T, H, bias, lo, hi);
-      const n = T * H;
-      const y0 = rand(seed + 2, n, -30, 30), z = rand(seed + 3, n, -30, 30);
-      const wantY = cpu.siluGate(y0.slice(), z);
-      const wantA = cpu.add(y0.slice(), z);
-      for (const [label, b] of backends) {
-        const dt = dt0.slice();
-        assert.ok(b.dtSoftplus(dt, T, H, bias, lo, hi) === dt, "in place");
-        within(`${label} dtSoftplus`, dt, want, (i) => 1e-6 * Math.abs(want[i]) + 1e-6);
-        const y = y0.slice();
-        assert.ok(b.siluGate(y, z) === y, "in place");
-        within(`${label} siluGate`, y, wantY, (i) => 1e-6 * Math.abs(wantY[i]) + 1e-5 * Math.abs(y0[i]) + 1e-6);
-        within(`${label} add`, b.add(y0.slice(), z), wantA, () => 0);
-      }
-    }),
-    RUNS,
-  );
-});
+sharedOpTests(test, cpu, backends, RUNS, { conv: { T: 12, C: 45, K: 6 }, ssd: { T: 40, G: 3, P: 9, N: 13, Q: 12 }, norm: { T: 6, ngroups: 4, gs: 70 } });
 
 test("ops use arrays from alloc() in place (states, outputs) and still give the reference results", async () => {
   const b = await createWasmBackend({ threads: 2, grain: "fine", warmUp: false });
