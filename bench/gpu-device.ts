@@ -3,7 +3,8 @@
 //   2. runs the golden parity (test/fixtures/golden: prefill logits within 1e-4, final states within 1e-5),
 //   3. measures prefill (512, 4096, 65536 tokens) and decode tokens/s of the mamba2-130m shape with
 //      random weights (bench/model-bench.ts) on the webgpu backend (gpu.js cannot hold the 50288x768
-//      embedding: its index arithmetic is float32, exact to 2^24 values),
+//      embedding: its index arithmetic is float32, exact to 2^24 values): the resident prefill at
+//      every length, the per-op one up to 4096 for the ratio,
 //   4. measures batched decode with GPU-resident states (bench/batch-decode.ts: Session.generateBatch's
 //      path) at batch 1 and 16 (SCANSTREAM_DEVICE_BATCHES), the same shape: tokens/s over all
 //      sessions, per session, and the ratio to batch 1, next to the per-op path,
@@ -159,12 +160,23 @@ async function main(): Promise<number> {
   say("");
   const shape: BenchShape = smoke ? "tiny" : "mamba2-130m";
   const prefill = smoke ? [64, 200] : (process.env.SCANSTREAM_DEVICE_PREFILL ?? "512,4096,65536").split(",").map(Number);
-  say(`## Throughput: ${shape}, random weights, f32, webgpu backend (per-op round trips; default maxBlock 256)`);
+  say(`## Throughput: ${shape}, random weights, f32, webgpu backend`);
+  say("");
+  say("Prefill resident (one submission per 2048-token block, only the last logits read back), then");
+  say("per-op (activations round-trip every op, blocks of 256) at the shorter lengths (× = per-op / resident);");
+  say("decode is the per-op single-token forward in both (resident decode: the batch section below).");
   say("");
   const rows = await runModelBench({
-    shape, backend: webgpu, weights: "f32", prefill, decode: smoke ? 4 : 32, repeats: 1, warmup: 1,
+    shape, backend: () => createWebgpuBackend(), weights: "f32", prefill, decode: smoke ? 4 : 32, repeats: 1, warmup: 1,
     log: (l) => console.log(l),
   });
+  write();
+  const perOp = prefill.filter((p) => p <= 4096);
+  if (perOp.length)
+    rows.push(...await runModelBench({
+      shape, backend: () => createWebgpuBackend(), weights: "f32", prefill: perOp, decode: smoke ? 4 : 32, repeats: 1, warmup: 1, gpuPrefill: "per-op",
+      log: (l) => console.log(l),
+    }));
   say(formatTable(rows));
   write();
   say("");

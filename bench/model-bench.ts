@@ -10,6 +10,8 @@
 //   decode:  then `decode` single-token forward([id], "last") steps, each id the argmax of the previous
 //            logits (greedy), continuing from the prefilled state, the logits written into one reused
 //            array as a Session does                                            -> decode / seconds
+// On webgpu a Mamba-2 prefill runs resident (embedding to logits on the GPU, as a loaded model's
+// forward does; `--gpu-prefill per-op` for the op-by-op path); decode steps are per-op either way.
 // A row reports the median over the repeats and the spread (max - min) / 2 / median. `warmup` untimed
 // iterations (shortest prefill + decode) run first so the JIT has compiled the kernels.
 // Rates are wall-clock. The *_cpu rates divide by the process's CPU time (user + system) instead:
@@ -24,6 +26,7 @@ import { parseArgs } from "node:util";
 import type { Backend, WeightDType } from "../kernels/backend.ts";
 import { checkBackendChoice, createBackend } from "../kernels/registry.ts";
 import { buildModel } from "../core/models/index.ts";
+import { buildWithBatchDecoder } from "../core/models/mamba2-batch.ts";
 import { mamba1Config, mamba2Config, mulberry32, randomWeights, type MambaConfig } from "../core/models/random.ts";
 import { ConfigError, ScanstreamError } from "../core/errors.ts";
 
@@ -54,11 +57,14 @@ export interface ModelBenchOptions {
   seed?: number;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
+  /** webgpu + Mamba-2: prefill on the GPU from embedding to logits ("resident", the default, as a
+   *  loaded model's forward does) or op by op with activations round-tripping ("per-op"). */
+  gpuPrefill?: "resident" | "per-op";
 }
 
 export interface ModelBenchRow {
   shape: BenchShape;
-  /** backend.detail: what actually ran. */
+  /** backend.detail: what actually ran (", resident prefill" appended where the prefill ran resident). */
   backend: string;
   weights: WeightDType;
   prefill_tokens: number;
@@ -131,7 +137,11 @@ export async function runModelBench(opts: ModelBenchOptions): Promise<ModelBench
   const t0 = performance.now();
   const backend = typeof opts.backend === "function" ? await opts.backend() : opts.backend;
   // default maxBlock (256): prefill runs in the blocks a session would use
-  const model = buildModel(config, randomWeights(config, seed), backend, { weights });
+  const resident = backend.name === "webgpu" && config.family === "mamba2" && opts.gpuPrefill !== "per-op";
+  const { model, decoder } = resident
+    ? buildWithBatchDecoder(config, randomWeights(config, seed), backend, { weights })
+    : { model: buildModel(config, randomWeights(config, seed), backend, { weights }), decoder: null };
+  const detail = backend.detail + (decoder ? ", resident prefill" : "");
   const build_s = (performance.now() - t0) / 1000;
   log(`${shape}: ${(model.paramCount / 1e6).toFixed(1)}M parameters, ${weights} weights on ${backend.detail}, built in ${build_s.toFixed(1)} s`);
 
@@ -185,13 +195,14 @@ export async function runModelBench(opts: ModelBenchOptions): Promise<ModelBench
     const ps = stats(pre);
     const ds = stats(dec);
     rows.push({
-      shape, backend: backend.detail, weights, prefill_tokens: p,
+      shape, backend: detail, weights, prefill_tokens: p,
       prefill_tps: ps.med, prefill_spread: ps.spread,
       decode_tokens: decode, decode_tps: ds.med, decode_spread: ds.spread,
       prefill_tps_cpu: stats(preCpu).med, decode_tps_cpu: stats(decCpu).med,
       repeats, peak_rss_mb: process.resourceUsage().maxRSS / 1024, params: model.paramCount, build_s,
     });
   }
+  decoder?.dispose();
   backend.dispose();
   return rows;
 }
@@ -251,6 +262,7 @@ export async function main(argv: string[]): Promise<number> {
       repeats: { type: "string", default: "3" },
       warmup: { type: "string", default: "1" },
       seed: { type: "string", default: "1" },
+      "gpu-prefill": { type: "string", default: "resident" },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -259,7 +271,7 @@ export async function main(argv: string[]): Promise<number> {
     console.log(
       "usage: tsx bench/model-bench.ts [--backend cpu[,wasm,auto]] [--threads N] [--shape mamba2-130m|mamba-130m|tiny]\n" +
       "                                [--weights f32|f16|bf16|int8] [--prefill 512,64] [--decode 16] [--repeats 3]\n" +
-      "                                [--warmup 1] [--seed 1] [--json]",
+      "                                [--warmup 1] [--seed 1] [--gpu-prefill resident|per-op] [--json]",
     );
     return 0;
   }
@@ -275,6 +287,9 @@ export async function main(argv: string[]): Promise<number> {
   const backends = values.backend!.split(",").map((b) => b.trim());
   for (const b of backends) checkBackendChoice(b);
   const threads = values.threads === undefined ? undefined : int("threads", values.threads);
+  const gpuPrefill = values["gpu-prefill"];
+  if (gpuPrefill !== "resident" && gpuPrefill !== "per-op")
+    throw new ConfigError(`expected resident or per-op, got "${gpuPrefill}"`, undefined, "--gpu-prefill");
   const rows: ModelBenchRow[] = [];
   for (const name of backends)
     rows.push(...await runModelBench({
@@ -286,6 +301,7 @@ export async function main(argv: string[]): Promise<number> {
       repeats: int("repeats", values.repeats!),
       warmup: int("warmup", values.warmup!),
       seed: int("seed", values.seed!),
+      gpuPrefill,
       log: (line) => process.stderr.write(line + "\n"),
     }));
   const machine = machineInfo();

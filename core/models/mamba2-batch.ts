@@ -23,6 +23,11 @@ export interface BatchStates {
   read(slot: number, into: ModelState): void;
   /** Feeds ids[b] to slots[b] for every b, in one submission. Returns logits [B, vocab_rows]. */
   step(ids: number[], slots: number[]): Float32Array;
+  /**
+   * Feeds a prompt to one slot with the chunked scan, in blocks of at most `block` tokens (default
+   * 2048; activations stay on the device). Returns the last token's logits [vocab_rows].
+   */
+  prefill(slot: number, ids: ArrayLike<number>, block?: number): Float32Array;
   free(): void;
 }
 
@@ -31,6 +36,8 @@ export interface BatchDecoder {
   readonly model: Model;
   /** Batched steps run so far (each one submission for all the sessions in it). */
   readonly steps: number;
+  /** Resident prefills run so far (model.forward calls that took the resident path). */
+  readonly prefills: number;
   alloc(slots: number): BatchStates;
   dispose(): void;
 }
@@ -63,7 +70,6 @@ export function buildWithBatchDecoder(
   });
   const built = buildModel(config, recording, recBackend, opts);
   building = false;
-  const model: Model = { ...built, backend };
 
   const { d_model: d, d_inner: E, nheads: H, headdim: P, ngroups: G, d_state: N, d_conv: K, vocab_rows: V } = config;
   const GN = G * N;
@@ -104,23 +110,50 @@ export function buildWithBatchDecoder(
     };
   });
   const dec = new WebgpuMamba2Decoder(backend as GpuBackend, {
-    d, E, H, P, G, N, K, V, eps: config.norm_eps, normEps: config.norm_eps,
+    d, E, H, P, G, N, K, V, Q: config.chunk_size, eps: config.norm_eps, normEps: config.norm_eps,
     groupSize: config.norm_per_group ? E / G : E, normBeforeGate: config.norm_before_gate,
     dtLo: config.dt_limit[0], dtHi: config.dt_limit[1],
     embedding, lmHead, normF: get("backbone.norm_f.weight").slice(), layers,
   });
   arrays.clear();
   made.length = 0;
-  return { model, decoder: batchDecoder(model, dec) };
+  // model.forward of a prompt without a long-context plan runs on the GPU from embedding to logits
+  // (one slot of a one-session pool: state up, prefill, state down); anything else is the per-op path
+  let one: BatchStates | null = null;
+  const model: Model = {
+    ...built,
+    backend,
+    forward(ids, state, mode, out) {
+      if (ids.length < 2 || mode === "all" || state.plan) return built.forward(ids, state, mode, out);
+      if (out && mode === "last" && out.length !== V) return built.forward(ids, state, mode, out); // its error
+      one ??= decoder.alloc(1);
+      one.write(0, state);
+      const logits = one.prefill(0, ids);
+      one.read(0, state);
+      state.position += ids.length;
+      if (mode === "none") return null;
+      if (!out) return logits;
+      out.set(logits);
+      return out;
+    },
+  };
+  const decoder = batchDecoder(model, dec, () => {
+    one?.free();
+    one = null;
+  });
+  return { model, decoder };
 }
 
-function batchDecoder(model: Model, dec: WebgpuMamba2Decoder): BatchDecoder {
-  let steps = 0;
+function batchDecoder(model: Model, dec: WebgpuMamba2Decoder, beforeDispose: () => void): BatchDecoder {
+  let steps = 0, prefills = 0;
   const { convSize: nc, ssmSize: ns, layers: L } = dec;
   return {
     model,
     get steps() {
       return steps;
+    },
+    get prefills() {
+      return prefills;
     },
     alloc(slots: number): BatchStates {
       const pool: WebgpuStatePool = dec.alloc(slots);
@@ -147,9 +180,17 @@ function batchDecoder(model: Model, dec: WebgpuMamba2Decoder): BatchDecoder {
           steps++;
           return r;
         },
+        prefill(slot, ids, block) {
+          const r = pool.prefill(slot, ids, block);
+          prefills++;
+          return r;
+        },
         free: () => pool.free(),
       };
     },
-    dispose: () => dec.dispose(),
+    dispose: () => {
+      beforeDispose();
+      dec.dispose();
+    },
   };
 }

@@ -174,7 +174,7 @@ export async function createWgslEngine(device: GPUDevice, info: Adapter): Promis
           { shader: "ssdCumsum", params: [T, H, Q, ...a.A], floats: fl(3, H), buffers: [dt, Acs], count: H * nc },
           { shader: "ssdCB", params: [T, G, N, Q], buffers: [B, C, CB], count: G * T * Q },
           { shader: "ssdChunkState", params: [T, H, P, G, N, Q], buffers: [x, dt, Acs, B, Sc], count: nc * HPN },
-          { shader: "ssdPass", params: [T, H, P, N, Q], buffers: [Acs, Sc, Hin, state], count: HPN },
+          { shader: "ssdPass", params: [T, H, P, N, Q, 0], buffers: [Acs, Sc, Hin, state], count: HPN },
           { shader: "ssdOut", params: [T, H, P, G, N, Q, ...a.D], floats: fl(6, H), buffers: [x, dt, Acs, CB, Hin, C, y], count: T * H * P },
         ];
       }

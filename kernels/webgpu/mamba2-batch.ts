@@ -2,7 +2,8 @@
 // shaders and the one-submission step are in mamba2-decode.ts, worker side). A decoder holds the
 // model's small per-layer vectors on the GPU and refers to its resident matrices by id; a pool holds
 // the conv / SSM states of S sessions. step() runs one token of any B of them: B ids up, [B, V]
-// logits down. Shape letters as in mamba2-decode.ts.
+// logits down; prefill() feeds a prompt to one slot with the chunked scan, all on the GPU.
+// Shape letters as in mamba2-decode.ts.
 import { BackendError, OptionError } from "../../core/errors.ts";
 import type { Matrix } from "../backend.ts";
 import type { GpuBackend } from "../gpu/backend.ts";
@@ -11,6 +12,8 @@ import type { DecodeSpecMsg } from "./mamba2-decode.ts";
 /** Everything a Mamba-2 LM's decode step reads (the matrices are the model's resident ones). */
 export interface Mamba2DecodeWeights {
   d: number; E: number; H: number; P: number; G: number; N: number; K: number; V: number;
+  /** SSD chunk length (chunk_size) of the prefill. */
+  Q: number;
   /** RMSNorm eps of the blocks and norm_f, and of the gated norm. */
   eps: number; normEps: number;
   groupSize: number; normBeforeGate: boolean; dtLo: number; dtHi: number;
@@ -38,7 +41,7 @@ export class WebgpuMamba2Decoder {
     if (backend.name !== "webgpu") throw new BackendError("batched Mamba-2 decode runs on the webgpu backend", backend.name);
     const w = weights;
     const msg: DecodeSpecMsg = {
-      d: w.d, E: w.E, H: w.H, P: w.P, G: w.G, N: w.N, K: w.K, V: w.V, eps: w.eps, normEps: w.normEps,
+      d: w.d, E: w.E, H: w.H, P: w.P, G: w.G, N: w.N, K: w.K, V: w.V, Q: w.Q, eps: w.eps, normEps: w.normEps,
       groupSize: w.groupSize, normBeforeGate: w.normBeforeGate, dtLo: w.dtLo, dtHi: w.dtHi,
       embedding: backend.matrixId(w.embedding), lmHead: backend.matrixId(w.lmHead), normF: w.normF,
       layers: w.layers.map((l) => ({
@@ -116,6 +119,24 @@ export class WebgpuStatePool {
       sl[b] = slots[b];
     }
     return this.backend.call<Float32Array>("m2Step", { pool: this.id, ids: u, slots: sl }, [u.buffer as ArrayBuffer, sl.buffer as ArrayBuffer]);
+  }
+
+  /**
+   * Feeds `ids` to one slot with the chunked scan, on the GPU from embedding to the last token's
+   * logits, in blocks of at most `block` tokens (one submission each). Returns logits [V].
+   */
+  prefill(slot: number, ids: ArrayLike<number>, block = 2048): Float32Array {
+    this.checkSlot(slot);
+    const V = this.decoder.weights.V;
+    if (ids.length < 1) throw new OptionError("expected at least one token id", "ids");
+    if (!(Number.isInteger(block) && block >= 1)) throw new OptionError(`expected a positive integer, got ${block}`, "block");
+    const u = new Uint32Array(ids.length);
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      if (!(Number.isInteger(id) && id >= 0 && id < V)) throw new OptionError(`token id ${id} at index ${i} outside the model's ${V} rows`, "ids");
+      u[i] = id;
+    }
+    return this.backend.call<Float32Array>("m2Prefill", { pool: this.id, slot, ids: u, block }, [u.buffer as ArrayBuffer]);
   }
 
   free(): void {

@@ -22,8 +22,50 @@ fn flat(g: vec3u, n: vec3u, wg: u32) -> u32 { return g.x + g.y * n.x * wg; }
 fn silu(v: f32) -> f32 { return v / (1.0 + exp(-v)); }
 `;
 
-/** The two shaders the batched step adds: the others are the per-op shaders of shaders.ts. */
+/** The shaders the batched step and the resident prefill add: the others are the per-op shaders of shaders.ts. */
 export const DECODE_SHADERS = {
+  // p: [T, C, K, hasBias, c0, Cv, slot]; x: [T, C] (channels c0 .. c0+C); win: [S, Cv, K-1] (read);
+  // w: [Cv, K]; bias: [Cv]; out: [T, C] = silu(conv) over the slot's window followed by x
+  convBlock: HEAD + /* wgsl */ `
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> win: array<f32>;
+@group(0) @binding(3) var<storage, read> w: array<f32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
+  let T = p[0]; let C = p[1]; let K = p[2]; let c0 = p[4]; let Cv = p[5];
+  let i = flat(g, nw, 64u);
+  if (i >= T * C) { return; }
+  let t = i / C; let cl = i % C; let ch = c0 + cl; let W = K - 1u;
+  let base = (p[6] * Cv + ch) * W;
+  var s = 0.0;
+  if (p[3] != 0u) { s = bias[ch]; }
+  for (var k = 0u; k < K; k++) {
+    let src = i32(t) - i32(W) + i32(k);
+    var v: f32;
+    if (src >= 0) { v = x[u32(src) * C + cl]; } else { v = win[base + u32(i32(W) + src)]; }
+    s += w[ch * K + k] * v;
+  }
+  out[i] = silu(s);
+}`,
+
+  // p: [T, C, K, c0, Cv, slot]; x: [T, C]; win: [S, Cv, K-1] in/out: the slot's window becomes the
+  // last K-1 inputs of (window, x). A pass of its own, after convBlock has read the old window.
+  convShift: HEAD + /* wgsl */ `
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> win: array<f32>;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
+  let T = p[0]; let C = p[1]; let W = p[2] - 1u; let Cv = p[4];
+  let cl = flat(g, nw, 64u);
+  if (cl >= C) { return; }
+  let base = (p[5] * Cv + p[3] + cl) * W;
+  // ascending k reads index T + k > k of (window, x) before anything at or after it is written
+  for (var k = 0u; k < W; k++) {
+    let j = T + k;
+    if (j < W) { win[base + k] = win[base + j]; } else { win[base + k] = x[(j - W) * C + cl]; }
+  }
+}`,
+
   // p: [B, C, K, hasBias, c0, Cv]; x: [B, C] (channels c0 .. c0+C of the conv input); slots: [B];
   // win: [S, Cv, K-1] in/out; w: [Cv, K] (tap K-1 = newest); bias: [Cv]; out: [B, C] = silu(conv)
   convStep: HEAD + /* wgsl */ `
@@ -87,11 +129,14 @@ var<workgroup> red: array<f32, 64>;
 }`,
 } as const;
 
-type Shader = keyof typeof DECODE_SHADERS | "embed" | "rmsnorm" | "matmul" | "matmulTiled" | "dtSoftplus" | "gatedRmsnorm" | "siluGate" | "add";
+type Shader = keyof typeof DECODE_SHADERS | "embed" | "rmsnorm" | "matmul" | "matmulTiled" | "dtSoftplus" | "gatedRmsnorm" | "siluGate" | "add"
+  | "ssdCumsum" | "ssdCB" | "ssdChunkState" | "ssdPass" | "ssdOut";
 
 /** What m2Create receives: sizes, the model's matrix ids, and the small per-layer vectors. */
 export interface DecodeSpecMsg {
   d: number; E: number; H: number; P: number; G: number; N: number; K: number; V: number;
+  /** SSD chunk length of the prefill. */
+  Q: number;
   eps: number; normEps: number; groupSize: number; normBeforeGate: boolean; dtLo: number; dtHi: number;
   embedding: number; lmHead: number; normF: Float32Array;
   layers: {
@@ -225,6 +270,62 @@ export function createMamba2Decode(device: GPUDevice, matrixBuffer: (id: number)
     return r;
   }
 
+  /** The passes of a T-token prefill block of one slot (the chunked SSD of shaders.ts), and its buffers. */
+  function recordPrefill(pl: Pool, slot: number, T: number, own: GPUBuffer[]): { rec: Recorded[]; ids: GPUBuffer; x: GPUBuffer } {
+    const s = pl.dec.spec;
+    const { d, E, H, P, G, N, K } = s;
+    const GN = G * N, HPN = H * P * N, Cv = E + 2 * GN;
+    const Q = Math.min(s.Q, T), nc = Math.ceil(T / Q);
+    const act = (n: number) => buffer(T * n, own);
+    const ids = buffer(T, own);
+    const [x, u, o] = [act(d), act(d), act(d)];
+    const [z, xr, xc, y, g] = [act(E), act(E), act(E), act(E), act(E)];
+    const [Br, Cr, Bc, Cc] = [act(GN), act(GN), act(GN), act(GN)];
+    const dt = act(H), Acs = act(H), CB = act(G * Q);
+    const Sc = buffer(nc * HPN, own), Hin = buffer(nc * HPN, own);
+    const r: Recorded[] = [];
+    const fl = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
+    const matmul = (inp: GPUBuffer, id: number, rows: number, cols: number, out: GPUBuffer) => {
+      const m = matmulDispatch(T, rows);
+      r.push(record(own, m.shader, [T, rows, cols], [], [inp, matrixBuffer(id), out], m.count, m.perWorkgroup));
+    };
+    r.push(record(own, "embed", [T * d, d], [], [ids, matrixBuffer(s.embedding), x], T * d));
+    s.layers.forEach((L, i) => {
+      const W = pl.dec.layers[i];
+      r.push(record(own, "rmsnorm", [T, d, s.eps], [2], [x, W.norm, u], T, true));
+      [z, xr, Br, Cr, dt].forEach((out, j) => matmul(u, L.proj[j], [E, E, GN, GN, H][j], d, out));
+      const conv = (inp: GPUBuffer, C: number, c0: number, out: GPUBuffer) => {
+        r.push(record(own, "convBlock", [T, C, K, L.convB ? 1 : 0, c0, Cv, slot], [], [inp, pl.conv[i], W.convW, W.convB, out], T * C));
+        r.push(record(own, "convShift", [T, C, K, c0, Cv, slot], [], [inp, pl.conv[i]], C));
+      };
+      conv(xr, E, 0, xc);
+      conv(Br, GN, E, Bc);
+      conv(Cr, GN, E + GN, Cc);
+      r.push(record(own, "dtSoftplus", [T, H, s.dtLo, s.dtHi], [2, 3], [dt, W.dtBias], T * H));
+      r.push(record(own, "ssdCumsum", [T, H, Q, ...L.A], fl(3, H), [dt, Acs], H * nc));
+      r.push(record(own, "ssdCB", [T, G, N, Q], [], [Bc, Cc, CB], G * T * Q));
+      r.push(record(own, "ssdChunkState", [T, H, P, G, N, Q], [], [xc, dt, Acs, Bc, Sc], nc * HPN));
+      r.push(record(own, "ssdPass", [T, H, P, N, Q, slot * HPN], [], [Acs, Sc, Hin, pl.ssm[i]], HPN));
+      r.push(record(own, "ssdOut", [T, H, P, G, N, Q, ...L.D], fl(6, H), [xc, dt, Acs, CB, Hin, Cc, y], T * H * P));
+      if (W.normW)
+        r.push(record(own, "gatedRmsnorm", [T, E, s.groupSize, s.normEps, s.normBeforeGate ? 1 : 0], [3], [y, z, W.normW, g], (T * E) / s.groupSize, true));
+      else r.push(record(own, "siluGate", [T * E], [], [y, z], T * E));
+      matmul(W.normW ? g : y, L.outProj, d, E, o);
+      r.push(record(own, "add", [T * d], [], [x, o], T * d));
+    });
+    return { rec: r, ids, x };
+  }
+
+  function encode(enc: GPUCommandEncoder, rec: Recorded[]): void {
+    const pass = enc.beginComputePass();
+    for (const r of rec) {
+      pass.setPipeline(r.pipeline);
+      pass.setBindGroup(0, r.bind);
+      pass.dispatchWorkgroups(r.gx, r.gy);
+    }
+    pass.end();
+  }
+
   const ops = {
     /** Small per-layer vectors to GPU buffers; the matrices stay the model's. Returns the decoder id. */
     m2Create(a: DecodeSpecMsg) {
@@ -312,19 +413,58 @@ export function createMamba2Decode(device: GPUDevice, matrixBuffer: (id: number)
       device.queue.writeBuffer(p.ids, 0, a.ids.buffer, a.ids.byteOffset, B * 4);
       device.queue.writeBuffer(p.slots, 0, a.slots.buffer, a.slots.byteOffset, B * 4);
       const enc = device.createCommandEncoder();
-      const pass = enc.beginComputePass();
-      for (const r of rec) {
-        pass.setPipeline(r.pipeline);
-        pass.setBindGroup(0, r.bind);
-        pass.dispatchWorkgroups(r.gx, r.gy);
-      }
-      pass.end();
+      encode(enc, rec);
       enc.copyBufferToBuffer(p.logits, 0, p.staging, 0, B * V * 4);
       device.queue.submit([enc.finish()]);
       await p.staging.mapAsync(GPUMapMode.READ, 0, Math.max(16, B * V * 4));
       const logits = new Float32Array(p.staging.getMappedRange(0, Math.max(16, B * V * 4)).slice(0, B * V * 4));
       p.staging.unmap();
       return { result: logits, transfer: [logits.buffer as ArrayBuffer] };
+    },
+    /**
+     * Feeds ids [T] to one slot with the chunked scan, in blocks of at most `block` tokens (one
+     * submission each; activations and state stay on the GPU). Returns the last token's logits [V].
+     */
+    async m2Prefill(a: { pool: number; slot: number; ids: Uint32Array; block: number }) {
+      const p = pool(a.pool);
+      const { d, V } = p.dec.spec;
+      const T = a.ids.length;
+      if (a.slot < 0 || a.slot >= p.S) throw new Error(`slot ${a.slot} outside the pool's ${p.S}`);
+      if (T < 1 || !(a.block >= 1)) throw new Error(`m2Prefill: ${T} ids in blocks of ${a.block}`);
+      const own: GPUBuffer[] = [];
+      try {
+        const full = Math.min(T, a.block);
+        const blocks = new Map<number, ReturnType<typeof recordPrefill>>();
+        let last: GPUBuffer | null = null;
+        for (let t0 = 0; t0 < T; t0 += full) {
+          const n = Math.min(full, T - t0);
+          let b = blocks.get(n);
+          if (!b) blocks.set(n, (b = recordPrefill(p, a.slot, n, own)));
+          // queue order: this write lands after the previous block's submission and before this one
+          device.queue.writeBuffer(b.ids, 0, a.ids.buffer, a.ids.byteOffset + t0 * 4, n * 4);
+          const enc = device.createCommandEncoder();
+          encode(enc, b.rec);
+          if (t0 + n === T) {
+            // the last token: norm_f and lm_head on its row only
+            const h0 = buffer(d, own), h = buffer(d, own);
+            enc.copyBufferToBuffer(b.x, (n - 1) * d * 4, h0, 0, d * 4);
+            const m = matmulDispatch(1, V);
+            encode(enc, [
+              record(own, "rmsnorm", [1, d, p.dec.spec.eps], [2], [h0, p.dec.normF, h], 1, true),
+              record(own, m.shader, [1, V, d], [], [h, matrixBuffer(p.dec.spec.lmHead), p.logits], m.count, m.perWorkgroup),
+            ]);
+            enc.copyBufferToBuffer(p.logits, 0, p.staging, 0, V * 4);
+            last = p.staging;
+          }
+          device.queue.submit([enc.finish()]);
+        }
+        await last!.mapAsync(GPUMapMode.READ, 0, Math.max(16, V * 4));
+        const logits = new Float32Array(last!.getMappedRange(0, Math.max(16, V * 4)).slice(0, V * 4));
+        last!.unmap();
+        return { result: logits, transfer: [logits.buffer as ArrayBuffer] };
+      } finally {
+        for (const b of own) b.destroy();
+      }
     },
     m2Free(a: { pool: number }) {
       freePool(a.pool);

@@ -289,8 +289,8 @@ fn store(t: u32, r: u32, T: u32, rows: u32, v: vec2f) {
   S[o] = s;
 }`,
 
-  // p: [T, H, P, N, Q]; Acs: [H, T]; S: [nc, H, P, N] chunk states; Hin: [nc, H, P, N] state entering
-  // each chunk; state: [H, P, N] in/out
+  // p: [T, H, P, N, Q, s0]; Acs: [H, T]; S: [nc, H, P, N] chunk states; Hin: [nc, H, P, N] state
+  // entering each chunk; state: [H, P, N] in/out at float offset s0 (a slot of a resident state pool)
   ssdPass: HEAD + /* wgsl */ `
 @group(0) @binding(1) var<storage, read> Acs: array<f32>;
 @group(0) @binding(2) var<storage, read> S: array<f32>;
@@ -303,13 +303,14 @@ fn store(t: u32, r: u32, T: u32, rows: u32, v: vec2f) {
   let HPN = H * P * N;
   if (o >= HPN) { return; }
   let h = o / (P * N);
-  var s = state[o];
+  let so = p[5] + o;
+  var s = state[so];
   for (var c = 0u; c < nc; c++) {
     Hin[c * HPN + o] = s;
     let t1 = min(T, c * Q + Q);
     s = exp(Acs[h * T + t1 - 1u]) * s + S[c * HPN + o];
   }
-  state[o] = s;
+  state[so] = s;
 }`,
 
   // p: [T, H, P, G, N, Q, D[H] (f32)]; y[t,h,p] = Σ_{j<=i} CB exp(Acs_t - Acs_j) dt_j x_j + exp(Acs_t) (Hin_c · C_t) + D x_t
