@@ -2,15 +2,16 @@
 // every layer with the chunked scan on the GPU, in blocks of `block` tokens, into a slot of the
 // state pool; only the ids go up and the last logits come down. Checked against the cpu model
 // (logits and states) across chunk and block boundaries, from a non-zero state, with prompts
-// shorter than the conv window; model.forward takes this path for prompts without a long-context plan.
+// shorter than the conv window. model.forward takes this path for prompts under no plan or the `none`
+// plan, whose state-norm telemetry then comes from the device and must equal the cpu model's.
 import "./helpers/gpu.ts";
 import * as fc from "fast-check";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { load, OptionError } from "../core/index.ts";
-import { buildWithBatchDecoder } from "../core/models/mamba2-batch.ts";
+import { buildWithBatchDecoder, telemetryBlocks } from "../core/models/mamba2-batch.ts";
 import type { ModelState } from "../core/models/model.ts";
-import { resolvePlan } from "../core/models/long-context.ts";
+import { planCuts, resolvePlan } from "../core/models/long-context.ts";
 import { createWebgpuBackend, type WebgpuBackend } from "../kernels/webgpu/index.ts";
 import { mamba2Config, mulberry32, randomModel, randomWeights, scaledMaxDiff } from "./helpers/random-model.ts";
 
@@ -74,12 +75,57 @@ test("random weights (ngroups 2, chunk 5, odd sizes): prefill in any block size 
     assert.is(decoder!.prefills, n0 + 3);
     model.forward([4], st, "last");
     model.forward([4, 5], st, "all");
-    model.forward([4, 5], { ...model.newState(), plan: resolvePlan(config, { mitigation: "none" }) }, "last");
-    assert.is(decoder!.prefills, n0 + 3, "T = 1, mode all and a plan run the per-op path");
+    model.forward([4, 5], { ...model.newState(), plan: resolvePlan(config, { mitigation: "window" }) }, "last");
+    assert.is(decoder!.prefills, n0 + 3, "T = 1, mode all and a mitigation run the per-op path");
+
+    // the `none` plan (what every session runs): telemetry equal to the cpu model's, probes read off the device
+    const plan = resolvePlan(config, { mitigation: "none", probeEvery: 6, trainLength: 40 }); // calibEvery 1
+    for (const [start, T] of [[0, 53], [17, 30], [50, 2]]) {
+      const a = { ...model.newState(), plan }, b = { ...ref.newState(), plan };
+      const rnd = mulberry32(start + 1000 * T);
+      const warm = Array.from({ length: start }, () => Math.floor(rnd() * V));
+      const ids = Array.from({ length: T }, () => Math.floor(rnd() * V));
+      if (start) {
+        ref.forward(warm, b, "none");
+        ref.forward(warm, a, "none"); // same weights: the cpu model brings `a` to the same start
+      }
+      const p0 = decoder!.prefills;
+      const got = model.forward(ids, a, "last")!;
+      assert.is(decoder!.prefills, p0 + 1);
+      assert.ok(scaledMaxDiff(got, ref.forward(ids, b, "last")!) < 1e-4, `start ${start} T ${T}: logits`);
+      assert.ok(stateDiff(a, b) < 1e-5, `start ${start} T ${T}: state`);
+      a.layers.forEach((l, i) => {
+        const w = b.layers[i].aux!;
+        assert.ok(l.aux, `layer ${i}: telemetry`);
+        assert.equal(Array.from(l.aux!.meta), Array.from(w.meta), `start ${start} T ${T} layer ${i}: probe position`);
+        assert.ok(scaledMaxDiff(l.aux!.norms, w.norms) < 1e-4, `start ${start} T ${T} layer ${i}: norms ${l.aux!.norms} vs ${w.norms}`);
+        assert.ok(scaledMaxDiff(l.aux!.calib, w.calib) < 1e-4, `start ${start} T ${T} layer ${i}: calibration`);
+      });
+    }
     decoder!.dispose();
   } finally {
     backend.dispose();
   }
+});
+
+test("telemetryBlocks: blocks cover the call and every stop of the plan is a chunk start or a block end", () => {
+  const config = mamba2Config({ d_model: 16, n_layer: 1, d_state: 4, headdim: 8, vocab_size: 16, chunk_size: 7 });
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 100 }), fc.integer({ min: 1, max: 300 }), fc.integer({ min: 0, max: 500 }), fc.integer({ min: 1, max: 900 }), fc.integer({ min: 1, max: 64 }),
+      (every, train, position, T, maxBlock) => {
+        const plan = resolvePlan(config, { mitigation: "none", probeEvery: every, trainLength: train });
+        const { blocks, positions } = telemetryBlocks(plan, position, T, config.chunk_size, maxBlock);
+        let sum = 0;
+        for (let k = 0; k < blocks.length; k += 2) {
+          assert.ok(blocks[k] >= 1 && blocks[k + 1] >= 1);
+          sum += blocks[k];
+        }
+        assert.is(sum, T);
+        assert.ok(positions.has(T), "the end");
+        for (const c of planCuts(plan, position, T)) if (c.at) assert.ok(positions.has(c.t1), `stop ${c.n1} (${c.at})`);
+      }),
+    { numRuns: 300 },
+  );
 });
 
 test("mamba2-text on webgpu: a 300-byte prompt through model.forward equals wasm's last logits and state", async () => {

@@ -193,7 +193,45 @@ export interface ScanLayout {
  */
 export type ScanRun = (t0: number, t1: number, x: Float32Array, dt: Float32Array, D: Float32Array) => void;
 
-function newAux(L: ScanLayout, plan: LongContextPlan, state: Float32Array): LayerAux {
+/** A stretch [t0, t1) of a call at `position` between two stops of the plan, and what happens at its end n1. */
+export interface PlanCut {
+  t0: number;
+  t1: number;
+  /** Absolute position of the stop (position + t1). */
+  n1: number;
+  /** A telemetry probe, a calibration-only probe, or nothing (the call ends, or a window rotation). */
+  at: "probe" | "calibrate" | null;
+}
+
+/** Where scanWithPlan stops inside a call of T tokens at `position`: at the next absolute position
+ *  that is a multiple of `every` (of calibEvery within the training length) or of the window r. */
+export function* planCuts(plan: LongContextPlan, position: number, T: number): Generator<PlanCut> {
+  const r = plan.kind === "window" ? plan.window!.r : 0;
+  const calibEvery = plan.calibEvery ?? plan.every;
+  for (let t0 = 0; t0 < T;) {
+    const n0 = position + t0;
+    const step = n0 < plan.trainLength ? calibEvery : plan.every;
+    let n1 = Math.min(position + T, (Math.floor(n0 / step) + 1) * step);
+    if (r) n1 = Math.min(n1, (Math.floor(n0 / r) + 1) * r);
+    const at = n1 % plan.every === 0 ? "probe" : n1 <= plan.trainLength && n1 % calibEvery === 0 ? "calibrate" : null;
+    yield { t0, t1: n1 - position, n1, at };
+    t0 = n1 - position;
+  }
+}
+
+/**
+ * The `none` plan's telemetry at a stop n from unit norms computed elsewhere (the webgpu resident
+ * prefill reads them off the device): what probe / calibrate record there without a mitigation.
+ */
+export function recordNorms(plan: LongContextPlan, aux: LayerAux, n: number, norms: ArrayLike<number>, at: "probe" | "calibrate"): void {
+  for (let u = 0; u < aux.calib.length; u++) if (n <= plan.trainLength && norms[u] > aux.calib[u]) aux.calib[u] = norms[u];
+  if (at === "probe") {
+    aux.norms.set(norms);
+    aux.meta[0] = n;
+  }
+}
+
+export function newAux(L: ScanLayout, plan: LongContextPlan, state: Float32Array): LayerAux {
   const aux: LayerAux = { calib: new Float32Array(L.U), norms: new Float32Array(L.U), meta: new Float64Array(2) };
   if (plan.kind === "window") {
     aux.ckC = new Float32Array(state.length);
@@ -247,20 +285,11 @@ export function scanWithPlan(
       }
   }
   const r = plan.kind === "window" ? plan.window!.r : 0;
-  let t0 = 0;
-  while (t0 < T) {
-    // cut at the next absolute position that is a multiple of `every` (of calibEvery within the
-    // training length) or of r
-    const n0 = position + t0;
-    let n1 = position + T;
-    const step = n0 < plan.trainLength ? plan.calibEvery ?? plan.every : plan.every;
-    n1 = Math.min(n1, (Math.floor(n0 / step) + 1) * step);
-    if (r) n1 = Math.min(n1, (Math.floor(n0 / r) + 1) * r);
-    const t1 = n1 - position;
+  for (const { t0, t1, n1, at } of planCuts(plan, position, T)) {
     run(t0, t1, xs, dts, Ds);
     if (r) windowCorrect(L, plan, aux, position, t0, t1, dt, C, y, backend);
-    if (n1 % plan.every === 0) probe(L, plan, aux, n1, state);
-    else if (n1 <= plan.trainLength && n1 % (plan.calibEvery ?? plan.every) === 0) calibrate(L, plan, aux, n1, state);
+    if (at === "probe") probe(L, plan, aux, n1, state);
+    else if (at === "calibrate") calibrate(L, plan, aux, n1, state);
     if (r && n1 % r === 0) {
       // rotate checkpoints: S_c <- S_{c+r}, S_{c+r} <- S_n
       const old = aux.ckC!;
@@ -273,7 +302,6 @@ export function scanWithPlan(
       aux.sumN = s.fill(0);
       aux.meta[1] = 1;
     }
-    t0 = t1;
   }
   if (plan.kind === "forget") {
     for (let t = 0; t < T; t++)

@@ -2,6 +2,9 @@
 // (webgpu backend; kernels/webgpu/mamba2-batch.ts and mamba2-decode.ts run it). This module builds
 // the model as usual and, on the way, records which resident matrix holds which weight, so that the
 // decoder refers to the model's own GPU buffers instead of uploading the weights a second time.
+// The model it returns also prefills on the device: model.forward of a prompt (no plan or the `none`
+// plan) runs every layer there and reads back only the last logits, the state and, for the plan's
+// telemetry, the probe norms (docs/gpu.md, "Resident prefill").
 // Any other family, backend or a config with projection biases gets no decoder (sessions then decode
 // one after the other on the ordinary path).
 //
@@ -12,6 +15,7 @@ import { WebgpuMamba2Decoder, type WebgpuStatePool } from "../../kernels/webgpu/
 import { BackendError } from "../errors.ts";
 import type { ModelConfig } from "./config.ts";
 import { buildModel } from "./index.ts";
+import { newAux, planCuts, recordNorms, type LongContextPlan, type ScanLayout } from "./long-context.ts";
 import type { BuildOptions, Model, ModelState, WeightSource } from "./model.ts";
 
 /** The states of up to `slots` sessions on the device, and the batched step over any of them. */
@@ -36,7 +40,7 @@ export interface BatchDecoder {
   readonly model: Model;
   /** Batched steps run so far (each one submission for all the sessions in it). */
   readonly steps: number;
-  /** Resident prefills run so far (model.forward calls that took the resident path). */
+  /** Resident prefills run so far (BatchStates.prefill calls and model.forward calls that took the resident path). */
   readonly prefills: number;
   alloc(slots: number): BatchStates;
   dispose(): void;
@@ -117,77 +121,131 @@ export function buildWithBatchDecoder(
   });
   arrays.clear();
   made.length = 0;
-  // model.forward of a prompt without a long-context plan runs on the GPU from embedding to logits
-  // (one slot of a one-session pool: state up, prefill, state down); anything else is the per-op path
-  let one: BatchStates | null = null;
+  // model.forward of a prompt runs on the GPU from embedding to logits (one slot of a one-session
+  // pool: state up, prefill, state down), with the `none` plan's telemetry read off the device;
+  // one token, all logits and the mitigations are the per-op path
+  let one: PoolHandle | null = null;
+  let prefills = 0;
+  const layouts: ScanLayout[] = layers.map((l) => ({ U: H, P, N, G, A: l.A, An: 1, D: l.D }));
   const model: Model = {
     ...built,
     backend,
     forward(ids, state, mode, out) {
-      if (ids.length < 2 || mode === "all" || state.plan) return built.forward(ids, state, mode, out);
+      const plan = state.plan;
+      if (ids.length < 2 || mode === "all" || (plan && plan.kind !== "none")) return built.forward(ids, state, mode, out);
       if (out && mode === "last" && out.length !== V) return built.forward(ids, state, mode, out); // its error
-      one ??= decoder.alloc(1);
+      one ??= wrapPool(dec.alloc(1), dec);
       one.write(0, state);
-      const logits = one.prefill(0, ids);
+      const tel = plan ? telemetryBlocks(plan, state.position, ids.length, config.chunk_size) : null;
+      const { logits, norms } = tel ? one.pool.prefillBlocks(0, ids, tel.blocks, true) : { logits: one.pool.prefill(0, ids), norms: null };
       one.read(0, state);
+      if (plan && tel && norms) {
+        const L = state.layers.length;
+        for (const cut of planCuts(plan, state.position, ids.length)) {
+          if (!cut.at) continue;
+          const k = tel.positions.get(cut.t1)!;
+          state.layers.forEach((ls, i) => {
+            ls.aux ??= newAux(layouts[i], plan, ls.ssm);
+            recordNorms(plan, ls.aux, cut.n1, norms.subarray((k * L + i) * H, (k * L + i + 1) * H), cut.at!);
+          });
+        }
+      }
       state.position += ids.length;
+      prefills++;
       if (mode === "none") return null;
       if (!out) return logits;
       out.set(logits);
       return out;
     },
   };
-  const decoder = batchDecoder(model, dec, () => {
-    one?.free();
+  const decoder = batchDecoder(model, dec, () => prefills, () => {
+    one?.pool.free();
     one = null;
   });
   return { model, decoder };
 }
 
-function batchDecoder(model: Model, dec: WebgpuMamba2Decoder, beforeDispose: () => void): BatchDecoder {
-  let steps = 0, prefills = 0;
+/**
+ * Prefill blocks ([n, q] pairs, see WebgpuStatePool.prefillBlocks) for a call of T tokens at
+ * `position` under a telemetry plan: consecutive stretches between the plan's stops (planCuts) of
+ * one length q form a block in chunks of q (at most about 2048 tokens), so every stop is a chunk
+ * start or a block end; a stretch longer than that is cut into blocks in chunks of the model's Q.
+ * `positions` maps the relative position of every norm the device returns to its index.
+ */
+export function telemetryBlocks(plan: LongContextPlan, position: number, T: number, Q: number, maxBlock = 2048): { blocks: number[]; positions: Map<number, number> } {
+  const blocks: number[] = [];
+  const add = (n: number, q: number) => {
+    const k = blocks.length;
+    if (k && blocks[k - 1] === q && blocks[k - 2] % q === 0 && n === q && blocks[k - 2] + n <= maxBlock) blocks[k - 2] += n;
+    else blocks.push(n, q);
+  };
+  for (const { t0, t1 } of planCuts(plan, position, T)) {
+    const len = t1 - t0;
+    if (len <= maxBlock) add(len, len);
+    else for (let t = t0; t < t1; t += maxBlock) add(Math.min(maxBlock, t1 - t), Q);
+  }
+  const positions = new Map<number, number>();
+  let t = 0;
+  for (let k = 0; k < blocks.length; k += 2) {
+    const [n, q] = [blocks[k], Math.min(blocks[k + 1], blocks[k])];
+    for (let c = 1; c * q < n; c++) positions.set(t + c * q, positions.size);
+    positions.set(t + n, positions.size);
+    t += n;
+  }
+  return { blocks, positions };
+}
+
+interface PoolHandle extends BatchStates {
+  readonly pool: WebgpuStatePool;
+}
+
+/** BatchStates over a device pool: host states in and out, steps, prefills. */
+function wrapPool(pool: WebgpuStatePool, dec: WebgpuMamba2Decoder, counted: { steps: number; prefills: number } = { steps: 0, prefills: 0 }): PoolHandle {
   const { convSize: nc, ssmSize: ns, layers: L } = dec;
+  return {
+    pool,
+    slots: pool.slots,
+    write(slot, state) {
+      const conv = new Float32Array(L * nc);
+      const ssm = new Float32Array(L * ns);
+      state.layers.forEach((l, i) => {
+        conv.set(l.conv, i * nc);
+        ssm.set(l.ssm, i * ns);
+      });
+      pool.write(slot, conv, ssm);
+    },
+    read(slot, into) {
+      const { conv, ssm } = pool.read(slot);
+      into.layers.forEach((l, i) => {
+        l.conv.set(conv.subarray(i * nc, (i + 1) * nc));
+        l.ssm.set(ssm.subarray(i * ns, (i + 1) * ns));
+      });
+    },
+    step(ids, sl) {
+      const r = pool.step(ids, sl);
+      counted.steps++;
+      return r;
+    },
+    prefill(slot, ids, block) {
+      const r = pool.prefill(slot, ids, block);
+      counted.prefills++;
+      return r;
+    },
+    free: () => pool.free(),
+  };
+}
+
+function batchDecoder(model: Model, dec: WebgpuMamba2Decoder, forwardPrefills: () => number, beforeDispose: () => void): BatchDecoder {
+  const counted = { steps: 0, prefills: 0 };
   return {
     model,
     get steps() {
-      return steps;
+      return counted.steps;
     },
     get prefills() {
-      return prefills;
+      return counted.prefills + forwardPrefills();
     },
-    alloc(slots: number): BatchStates {
-      const pool: WebgpuStatePool = dec.alloc(slots);
-      return {
-        slots,
-        write(slot, state) {
-          const conv = new Float32Array(L * nc);
-          const ssm = new Float32Array(L * ns);
-          state.layers.forEach((l, i) => {
-            conv.set(l.conv, i * nc);
-            ssm.set(l.ssm, i * ns);
-          });
-          pool.write(slot, conv, ssm);
-        },
-        read(slot, into) {
-          const { conv, ssm } = pool.read(slot);
-          into.layers.forEach((l, i) => {
-            l.conv.set(conv.subarray(i * nc, (i + 1) * nc));
-            l.ssm.set(ssm.subarray(i * ns, (i + 1) * ns));
-          });
-        },
-        step(ids, sl) {
-          const r = pool.step(ids, sl);
-          steps++;
-          return r;
-        },
-        prefill(slot, ids, block) {
-          const r = pool.prefill(slot, ids, block);
-          prefills++;
-          return r;
-        },
-        free: () => pool.free(),
-      };
-    },
+    alloc: (slots: number): BatchStates => wrapPool(dec.alloc(slots), dec, counted),
     dispose: () => {
       beforeDispose();
       dec.dispose();

@@ -126,17 +126,31 @@ export class WebgpuStatePool {
    * logits, in blocks of at most `block` tokens (one submission each). Returns logits [V].
    */
   prefill(slot: number, ids: ArrayLike<number>, block = 2048): Float32Array {
+    if (!(Number.isInteger(block) && block >= 1)) throw new OptionError(`expected a positive integer, got ${block}`, "block");
+    const blocks: number[] = [];
+    for (let t = 0; t < ids.length; t += block) blocks.push(Math.min(block, ids.length - t), this.decoder.weights.Q);
+    return this.prefillBlocks(slot, ids, blocks, false).logits;
+  }
+
+  /**
+   * prefill() in explicit blocks: `blocks` = [n, q, n, q, ...], n tokens in chunks of q each,
+   * summing to ids.length. With `norms`, also the head norms of the state [positions, layers, H]
+   * at each chunk start inside a block (after the first) and at each block's end, in order: the
+   * long-context telemetry's probes, when the blocks are laid out so that they fall there.
+   */
+  prefillBlocks(slot: number, ids: ArrayLike<number>, blocks: number[], norms: boolean): { logits: Float32Array; norms: Float32Array | null } {
     this.checkSlot(slot);
     const V = this.decoder.weights.V;
     if (ids.length < 1) throw new OptionError("expected at least one token id", "ids");
-    if (!(Number.isInteger(block) && block >= 1)) throw new OptionError(`expected a positive integer, got ${block}`, "block");
     const u = new Uint32Array(ids.length);
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i];
       if (!(Number.isInteger(id) && id >= 0 && id < V)) throw new OptionError(`token id ${id} at index ${i} outside the model's ${V} rows`, "ids");
       u[i] = id;
     }
-    return this.backend.call<Float32Array>("m2Prefill", { pool: this.id, slot, ids: u, block }, [u.buffer as ArrayBuffer]);
+    return this.backend.call<{ logits: Float32Array; norms: Float32Array | null }>(
+      "m2Prefill", { pool: this.id, slot, ids: u, blocks, norms }, [u.buffer as ArrayBuffer],
+    );
   }
 
   free(): void {

@@ -5,6 +5,8 @@
 // out_proj, residual add), norm_f and lm_head, then one copy of the logits [B, V] to a staging
 // buffer, one submit, one mapAsync. Only B token ids and B slot indices go up; B logit rows come down.
 // The big matrices are the model's own resident buffers (by matrix id); nothing is uploaded twice.
+// m2Prefill feeds a prompt to one slot the same way: every layer of a block (chunked SSD, the conv
+// over the block from the slot's window) in one command buffer, only the last logits read back.
 //
 // Shape letters: B sessions in the step, S slots, d d_model, E d_inner, H nheads, P headdim,
 // G ngroups, N d_state, K d_conv, Cv = E + 2·G·N, V vocab rows.
@@ -47,6 +49,30 @@ export const DECODE_SHADERS = {
     s += w[ch * K + k] * v;
   }
   out[i] = silu(s);
+}`,
+
+  // Unit (head) L2 norms of states for the long-context telemetry, into out [positions, L, H] at
+  // position base[0] + c - 1. p: [H, PN, nc, layer, L, fromState, s0]. fromState 0: the states
+  // entering chunks c = 1 .. nc-1 of a block (Hin [nc, H, PN]); 1: the slot's state at the block's
+  // end (c = nc; src = the pool's state buffer at float offset s0). One thread per (c, h).
+  headNorms: HEAD + /* wgsl */ `
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read> base: array<u32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
+  let H = p[0]; let PN = p[1]; let nc = p[2]; let layer = p[3]; let L = p[4];
+  let i = flat(g, nw, 64u);
+  var c: u32; var o: u32;
+  if (p[5] == 0u) {
+    if (i >= (nc - 1u) * H) { return; }
+    c = 1u + i / H; o = (c * H + i % H) * PN;
+  } else {
+    if (i >= H) { return; }
+    c = nc; o = p[6] + i * PN;
+  }
+  var ss = 0.0;
+  for (var k = 0u; k < PN; k++) { let v = src[o + k]; ss += v * v; }
+  out[((base[0] + c - 1u) * L + layer) * H + i % H] = sqrt(ss);
 }`,
 
   // p: [T, C, K, c0, Cv, slot]; x: [T, C]; win: [S, Cv, K-1] in/out: the slot's window becomes the
@@ -270,12 +296,18 @@ export function createMamba2Decode(device: GPUDevice, matrixBuffer: (id: number)
     return r;
   }
 
-  /** The passes of a T-token prefill block of one slot (the chunked SSD of shaders.ts), and its buffers. */
-  function recordPrefill(pl: Pool, slot: number, T: number, own: GPUBuffer[]): { rec: Recorded[]; ids: GPUBuffer; x: GPUBuffer } {
+  /**
+   * The passes of a T-token prefill block of one slot in chunks of Q (the chunked SSD of
+   * shaders.ts), and its buffers. With `norms`, every layer also writes its head norms at the
+   * block's chunk starts and end (headNorms), at the position index in `norms.base`.
+   */
+  function recordPrefill(
+    pl: Pool, slot: number, T: number, Qc: number, own: GPUBuffer[], norms: { out: GPUBuffer; base: GPUBuffer } | null,
+  ): { rec: Recorded[]; ids: GPUBuffer; x: GPUBuffer } {
     const s = pl.dec.spec;
     const { d, E, H, P, G, N, K } = s;
-    const GN = G * N, HPN = H * P * N, Cv = E + 2 * GN;
-    const Q = Math.min(s.Q, T), nc = Math.ceil(T / Q);
+    const GN = G * N, HPN = H * P * N, Cv = E + 2 * GN, nL = s.layers.length;
+    const Q = Math.min(Qc, T), nc = Math.ceil(T / Q);
     const act = (n: number) => buffer(T * n, own);
     const ids = buffer(T, own);
     const [x, u, o] = [act(d), act(d), act(d)];
@@ -306,6 +338,10 @@ export function createMamba2Decode(device: GPUDevice, matrixBuffer: (id: number)
       r.push(record(own, "ssdCB", [T, G, N, Q], [], [Bc, Cc, CB], G * T * Q));
       r.push(record(own, "ssdChunkState", [T, H, P, G, N, Q], [], [xc, dt, Acs, Bc, Sc], nc * HPN));
       r.push(record(own, "ssdPass", [T, H, P, N, Q, slot * HPN], [], [Acs, Sc, Hin, pl.ssm[i]], HPN));
+      if (norms) {
+        if (nc > 1) r.push(record(own, "headNorms", [H, P * N, nc, i, nL, 0, 0], [], [Hin, norms.base, norms.out], (nc - 1) * H));
+        r.push(record(own, "headNorms", [H, P * N, nc, i, nL, 1, slot * HPN], [], [pl.ssm[i], norms.base, norms.out], H));
+      }
       r.push(record(own, "ssdOut", [T, H, P, G, N, Q, ...L.D], fl(6, H), [xc, dt, Acs, CB, Hin, Cc, y], T * H * P));
       if (W.normW)
         r.push(record(own, "gatedRmsnorm", [T, E, s.groupSize, s.normEps, s.normBeforeGate ? 1 : 0], [3], [y, z, W.normW, g], (T * E) / s.groupSize, true));
@@ -422,29 +458,44 @@ export function createMamba2Decode(device: GPUDevice, matrixBuffer: (id: number)
       return { result: logits, transfer: [logits.buffer as ArrayBuffer] };
     },
     /**
-     * Feeds ids [T] to one slot with the chunked scan, in blocks of at most `block` tokens (one
-     * submission each; activations and state stay on the GPU). Returns the last token's logits [V].
+     * Feeds ids [T] to one slot with the chunked scan in the given blocks ([n, q] pairs: n tokens in
+     * chunks of q; one submission each; activations and state stay on the GPU). Returns the last
+     * token's logits [V] and, with `norms`, the head norms [positions, L, H] of the state at every
+     * chunk start after a block's first and at every block's end, in order.
      */
-    async m2Prefill(a: { pool: number; slot: number; ids: Uint32Array; block: number }) {
+    async m2Prefill(a: { pool: number; slot: number; ids: Uint32Array; blocks: number[]; norms: boolean }) {
       const p = pool(a.pool);
-      const { d, V } = p.dec.spec;
+      const { d, V, H } = p.dec.spec;
+      const nL = p.dec.spec.layers.length;
       const T = a.ids.length;
       if (a.slot < 0 || a.slot >= p.S) throw new Error(`slot ${a.slot} outside the pool's ${p.S}`);
-      if (T < 1 || !(a.block >= 1)) throw new Error(`m2Prefill: ${T} ids in blocks of ${a.block}`);
+      let sum = 0, positions = 0;
+      for (let k = 0; k < a.blocks.length; k += 2) {
+        const [n, q] = [a.blocks[k], a.blocks[k + 1]];
+        if (!(Number.isInteger(n) && n >= 1 && Number.isInteger(q) && q >= 1)) throw new Error(`m2Prefill: block of ${n} tokens in chunks of ${q}`);
+        sum += n;
+        positions += Math.ceil(n / Math.min(q, n));
+      }
+      if (T < 1 || sum !== T) throw new Error(`m2Prefill: blocks of ${sum} tokens for ${T} ids`);
       const own: GPUBuffer[] = [];
       try {
-        const full = Math.min(T, a.block);
-        const blocks = new Map<number, ReturnType<typeof recordPrefill>>();
-        let last: GPUBuffer | null = null;
-        for (let t0 = 0; t0 < T; t0 += full) {
-          const n = Math.min(full, T - t0);
-          let b = blocks.get(n);
-          if (!b) blocks.set(n, (b = recordPrefill(p, a.slot, n, own)));
-          // queue order: this write lands after the previous block's submission and before this one
+        const norms = a.norms ? { out: buffer(positions * nL * H, own), base: buffer(4, own) } : null;
+        const recorded = new Map<string, ReturnType<typeof recordPrefill>>();
+        const base = new Uint32Array(1);
+        let t0 = 0;
+        for (let k = 0; k < a.blocks.length; k += 2) {
+          const [n, q] = [a.blocks[k], a.blocks[k + 1]];
+          const key = `${n}/${Math.min(q, n)}`;
+          let b = recorded.get(key);
+          if (!b) recorded.set(key, (b = recordPrefill(p, a.slot, n, q, own, norms)));
+          // queue order: these writes land after the previous block's submission and before this one
           device.queue.writeBuffer(b.ids, 0, a.ids.buffer, a.ids.byteOffset + t0 * 4, n * 4);
+          if (norms) device.queue.writeBuffer(norms.base, 0, base);
           const enc = device.createCommandEncoder();
           encode(enc, b.rec);
-          if (t0 + n === T) {
+          t0 += n;
+          base[0] += Math.ceil(n / Math.min(q, n));
+          if (t0 === T) {
             // the last token: norm_f and lm_head on its row only
             const h0 = buffer(d, own), h = buffer(d, own);
             enc.copyBufferToBuffer(b.x, (n - 1) * d * 4, h0, 0, d * 4);
@@ -454,14 +505,23 @@ export function createMamba2Decode(device: GPUDevice, matrixBuffer: (id: number)
               record(own, m.shader, [1, V, d], [], [h, matrixBuffer(p.dec.spec.lmHead), p.logits], m.count, m.perWorkgroup),
             ]);
             enc.copyBufferToBuffer(p.logits, 0, p.staging, 0, V * 4);
-            last = p.staging;
           }
           device.queue.submit([enc.finish()]);
         }
-        await last!.mapAsync(GPUMapMode.READ, 0, Math.max(16, V * 4));
-        const logits = new Float32Array(last!.getMappedRange(0, Math.max(16, V * 4)).slice(0, V * 4));
-        last!.unmap();
-        return { result: logits, transfer: [logits.buffer as ArrayBuffer] };
+        const read = async (src: GPUBuffer, floats: number): Promise<Float32Array> => {
+          const st = buffer(floats, own, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+          const enc = device.createCommandEncoder();
+          enc.copyBufferToBuffer(src, 0, st, 0, floats * 4);
+          device.queue.submit([enc.finish()]);
+          await st.mapAsync(GPUMapMode.READ);
+          return new Float32Array(st.getMappedRange().slice(0, floats * 4));
+        };
+        const normsOut = norms ? await read(norms.out, positions * nL * H) : null;
+        await p.staging.mapAsync(GPUMapMode.READ, 0, Math.max(16, V * 4));
+        const logits = new Float32Array(p.staging.getMappedRange(0, Math.max(16, V * 4)).slice(0, V * 4));
+        p.staging.unmap();
+        const transfer = [logits.buffer as ArrayBuffer, ...(normsOut ? [normsOut.buffer as ArrayBuffer] : [])];
+        return { result: { logits, norms: normsOut }, transfer };
       } finally {
         for (const b of own) b.destroy();
       }
