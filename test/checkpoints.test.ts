@@ -5,7 +5,7 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { load, type LoadedModel } from "../core/index.ts";
-import { evalRecall, passkeyPrompt, recallExample, RECALL_TASK } from "../core/stream/eval.ts";
+import { evalPasskey, evalRecall, passkeyPrompt, recallExample, RECALL_TASK } from "../core/stream/eval.ts";
 
 const CKPT = path.resolve("checkpoints");
 const training = (name: string) => JSON.parse(fs.readFileSync(path.join(CKPT, name, "training.json"), "utf8"));
@@ -38,6 +38,29 @@ test("mamba2-passkey: retrieves the key within its training length, fails far be
   assert.is(t.accuracy_by_length_depth["4096"]["0.0"], 0);
   const { prompt, answer } = passkeyPrompt(4096, 0, "54321");
   assert.is.not(m.tokenizer.decode(await greedy(m, prompt, 6)), answer);
+});
+
+test("mamba2-passkey-cpu (the 2-core recipe): its examples, and the card's collapse cells through scanstream", async () => {
+  const dir = path.join(CKPT, "mamba2-passkey-cpu");
+  const m = await load(dir, { backend: "wasm" });
+  try {
+    for (const ex of training("mamba2-passkey-cpu").examples) {
+      const { prompt } = passkeyPrompt(ex.length, ex.depth, ex.key);
+      assert.is(m.tokenizer.decode(await greedy(m, prompt, 6)), ex.greedy_6, `length ${ex.length}`);
+    }
+    // the card's second table, rows 4K and 16K (same lengths, so the same keys): correct of 8 per
+    // distance 0 / 256 / 462; without mitigation a needle near the question is lost at 16K, auto finds it
+    const cells = await evalPasskey({
+      session: (o) => m.session(o), mitigations: [{ name: "none", options: { mitigation: "none" } }, { name: "auto", options: { mitigation: "auto" } }],
+      allowed: 256, encode: (x) => m.tokenizer.encode(x), lengths: [4096, 16384], depths: [], distances: [0, 256, 462], trials: 8, seed: 0, jrt: 1,
+    });
+    const got = (mit: string, L: number) => cells.filter((c) => c.mitigation === mit && c.length === L).map((c) => c.correct);
+    assert.equal(got("none", 4096), [7, 7, 7]);
+    assert.equal(got("none", 16384), [4, 4, 3]);
+    assert.equal(got("auto", 16384), [8, 8, 8]);
+  } finally {
+    m.dispose();
+  }
 });
 
 // The recall pair (task recall-v2): fixed teacher-forced answers and the logits at one position equal

@@ -3,21 +3,25 @@ hidden in filler text, trained only on prompts of at most 512 bytes, with a recu
 that is large for that length (d_state 64), so that it fails past the training length.
 
     TRAIN_DEVICE=cuda python3 checkpoints/train/train_passkey.py   # the shipped model: 129 s on one H100
-    /usr/bin/python3 checkpoints/train/train_passkey.py --time-budget 1500   # 2 CPU cores, 25 min
+    # 2 CPU cores, ~24 min: a model that collapses too (the CPU recipe)
+    /usr/bin/python3 checkpoints/train/train_passkey.py --steps 850 --time-budget 1800 --dt-init 1e-4,1e-3 --out DIR
 
 On CPU the fixed 4000-step schedule takes hours, and short runs of it stayed on the loss plateau.
-The time-budget recipe (a curriculum from 0 to 4 fillers over the first 30% of the budget, the cosine
-following the elapsed time) left the plateau at ~400 steps and reached 100% in-distribution by step
-750 on 2 cores; but its models keep finding a needle near the question at 1M tokens, i.e. they do
-not collapse as the GPU-trained one does (checkpoints/mamba2-passkey/README.md, "Training on 2 CPU
-cores").
+The time-budget mode (a curriculum from 0 to 4 fillers over the first 30% of the run, the cosine
+following progress = max(step / steps, elapsed / budget)) leaves the plateau at ~400 steps and
+reaches 100% in-distribution by step 750 on 2 cores. With mamba_ssm's dt initialisation its models
+keep finding a needle near the question at 1M tokens (no collapse); with every head starting slow
+(`--dt-init 1e-4,1e-3`: half-lives of ~40 to ~7,000 tokens, which training at 462 gives no reason
+to shorten) the state keeps growing past the training length and such needles are lost
+(checkpoints/mamba2-passkey/README.md, "Training on 2 CPU cores").
 
 Options: --steps N (default 4000), --out DIR (default checkpoints/mamba2-passkey), --time-budget S,
---curriculum F (0: none), --bucket, --max-fillers N, --batch B, --d-state N, --headdim P (see --help).
-Five 25-30 minute CPU runs with these are recorded in checkpoints/mamba2-passkey/cpu-runs/.
+--curriculum F (0: none), --bucket, --max-fillers N, --batch B, --d-state N, --headdim P, --dt-init
+LO,HI (see --help). The CPU runs are recorded in checkpoints/mamba2-passkey/cpu-runs/.
 """
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -69,6 +73,16 @@ def encode_batch(examples):
 
 
 @torch.no_grad()
+def set_dt_init(model, lo, hi):
+    """dt_bias of every head := softplus^-1(dt), dt ~ logU(lo, hi), from its own seeded generator."""
+    g = torch.Generator().manual_seed(SEED + 7)
+    for blk in model.backbone.layers:
+        h = blk.mixer.dt_bias.numel()
+        dt = torch.exp(torch.rand(h, generator=g) * (math.log(hi) - math.log(lo)) + math.log(lo))
+        blk.mixer.dt_bias.copy_(dt + torch.log(-torch.expm1(-dt)))
+
+
+@torch.no_grad()
 def answer_correct(model, prompt, answer):
     """Greedy exact match, computed with teacher forcing: the greedy continuation equals the
     answer iff the argmax at every answer position is the next answer byte."""
@@ -114,6 +128,9 @@ def main():
     ap.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
     ap.add_argument("--init", default=None,
                     help="start from an exported checkpoint (continued training; its config wins over --d-state / --headdim)")
+    ap.add_argument("--dt-init", default=None, metavar="LO,HI",
+                    help="initial dt range (log-uniform per head; mamba_ssm's is 0.001,0.1): a small "
+                         "range starts every head with slow decay, i.e. long memory")
     ap.add_argument("--out", default=os.path.join(HERE, "..", "mamba2-passkey"))
     args = ap.parse_args()
 
@@ -127,6 +144,8 @@ def main():
         cfg = model.cfg
     else:
         model = Mamba2LM(cfg).to(common.DEVICE)
+        if args.dt_init:
+            set_dt_init(model, *map(float, args.dt_init.split(",")))
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: {n_params} parameters, recurrent state {cfg.state_elements()} floats")
     rng = np.random.default_rng(SEED + (1000 if args.init else 0))  # continued training: fresh prompts
@@ -195,7 +214,7 @@ def main():
         "d_state": args.d_state, "headdim": args.headdim,
         "seed": SEED, "steps": args.steps, "batch": args.batch,
         "steps_run": next((h["stopped_at_step"] for h in hist if "stopped_at_step" in h), args.steps),
-        "time_budget_s": args.time_budget, "bucket": args.bucket, "init": args.init, "lr": args.lr, "curriculum": args.curriculum if args.time_budget else None, "train_length": train_length(args.max_fillers),
+        "time_budget_s": args.time_budget, "bucket": args.bucket, "init": args.init, "dt_init": args.dt_init, "lr": args.lr, "curriculum": args.curriculum if args.time_budget else None, "train_length": train_length(args.max_fillers),
         "train_seconds": round(secs), "final_train_answer_loss": tr_loss,
         "final_val_answer_loss": va_loss, "history": hist,
         "accuracy_by_length_depth": table, "keys_per_cell": KEYS_PER_CELL, "examples": examples,
