@@ -163,13 +163,20 @@ async function main(): Promise<number> {
   say(`## Throughput: ${shape}, random weights, f32, webgpu backend`);
   say("");
   say("Prefill resident (one submission per 2048-token block, only the last logits read back), then");
-  say("per-op (activations round-trip every op, blocks of 256) at the shorter lengths (× = per-op / resident);");
-  say("decode is the per-op single-token forward in both (resident decode: the batch section below).");
+  say("per-op (activations round-trip every op, blocks of 256) at the shorter lengths (× = vs the resident row);");
+  say("decode is the per-op single-token forward in both (resident decode: the batch section below);");
+  say("\"none-plan telemetry\" rows: a session's prefill (state-norm probes every 64 tokens computed on the device).");
   say("");
   const rows = await runModelBench({
     shape, backend: () => createWebgpuBackend(), weights: "f32", prefill, decode: smoke ? 4 : 32, repeats: 1, warmup: 1,
     log: (l) => console.log(l),
   });
+  write();
+  // what a session gets: the `none` plan's telemetry, chunks laid out on its probes (64 tokens)
+  rows.push(...await runModelBench({
+    shape, backend: () => createWebgpuBackend(), weights: "f32", prefill: prefill.filter((p) => p >= 4096 || smoke), decode: smoke ? 4 : 32, repeats: 1, warmup: 1, telemetry: true,
+    log: (l) => console.log(l),
+  }));
   write();
   const perOp = prefill.filter((p) => p <= 4096);
   if (perOp.length)

@@ -27,6 +27,7 @@ import type { Backend, WeightDType } from "../kernels/backend.ts";
 import { checkBackendChoice, createBackend } from "../kernels/registry.ts";
 import { buildModel } from "../core/models/index.ts";
 import { buildWithBatchDecoder } from "../core/models/mamba2-batch.ts";
+import { resolvePlan } from "../core/models/long-context.ts";
 import { mamba1Config, mamba2Config, mulberry32, randomWeights, type MambaConfig } from "../core/models/random.ts";
 import { ConfigError, ScanstreamError } from "../core/errors.ts";
 
@@ -60,6 +61,9 @@ export interface ModelBenchOptions {
   /** webgpu + Mamba-2: prefill on the GPU from embedding to logits ("resident", the default, as a
    *  loaded model's forward does) or op by op with activations round-tripping ("per-op"). */
   gpuPrefill?: "resident" | "per-op";
+  /** Attach the `none` long-context plan to each state, as a session does (state-norm telemetry
+   *  every 64 tokens; on webgpu the resident prefill then lays its chunks out on the probes). */
+  telemetry?: boolean;
 }
 
 export interface ModelBenchRow {
@@ -141,7 +145,7 @@ export async function runModelBench(opts: ModelBenchOptions): Promise<ModelBench
   const { model, decoder } = resident
     ? buildWithBatchDecoder(config, randomWeights(config, seed), backend, { weights })
     : { model: buildModel(config, randomWeights(config, seed), backend, { weights }), decoder: null };
-  const detail = backend.detail + (decoder ? ", resident prefill" : "");
+  const detail = backend.detail + (decoder ? ", resident prefill" : "") + (opts.telemetry ? ", none-plan telemetry" : "");
   const build_s = (performance.now() - t0) / 1000;
   log(`${shape}: ${(model.paramCount / 1e6).toFixed(1)}M parameters, ${weights} weights on ${backend.detail}, built in ${build_s.toFixed(1)} s`);
 
@@ -153,6 +157,7 @@ export async function runModelBench(opts: ModelBenchOptions): Promise<ModelBench
   /** One prefill + decode; returns wall and process-CPU seconds for each. */
   function once(p: number) {
     const state = model.newState();
+    if (opts.telemetry) state.plan = resolvePlan(config, { mitigation: "none" });
     const ids = randomIds(p);
     const a = performance.now();
     const ca = process.cpuUsage();
