@@ -147,7 +147,7 @@ export async function createWgslEngine(device: GPUDevice, info: Adapter): Promis
       const out = scratch(a.T * a.C, t);
       const bias = a.bias ?? new Float32Array(1);
       const [r] = await run(
-        [{ shader: "conv1d", params: [a.T, a.C, a.K, a.bias ? 1 : 0], buffers: [upload(a.x, t), upload(a.win, t), upload(a.w, t), upload(bias, t), out], count: a.T * a.C }],
+        [{ shader: "conv1d", params: [a.T, a.C, a.K, a.bias ? 1 : 0, 0, a.C, 0], buffers: [upload(a.x, t), upload(a.win, t), upload(a.w, t), upload(bias, t), out], count: a.T * a.C }],
         [[out, a.T * a.C]], t,
       );
       return { result: r, transfer: [r.buffer as ArrayBuffer] };

@@ -26,31 +26,6 @@ fn silu(v: f32) -> f32 { return v / (1.0 + exp(-v)); }
 
 /** The shaders the batched step and the resident prefill add: the others are the per-op shaders of shaders.ts. */
 export const DECODE_SHADERS = {
-  // p: [T, C, K, hasBias, c0, Cv, slot]; x: [T, C] (channels c0 .. c0+C); win: [S, Cv, K-1] (read);
-  // w: [Cv, K]; bias: [Cv]; out: [T, C] = silu(conv) over the slot's window followed by x
-  convBlock: HEAD + /* wgsl */ `
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> win: array<f32>;
-@group(0) @binding(3) var<storage, read> w: array<f32>;
-@group(0) @binding(4) var<storage, read> bias: array<f32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
-@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  let T = p[0]; let C = p[1]; let K = p[2]; let c0 = p[4]; let Cv = p[5];
-  let i = flat(g, nw, 64u);
-  if (i >= T * C) { return; }
-  let t = i / C; let cl = i % C; let ch = c0 + cl; let W = K - 1u;
-  let base = (p[6] * Cv + ch) * W;
-  var s = 0.0;
-  if (p[3] != 0u) { s = bias[ch]; }
-  for (var k = 0u; k < K; k++) {
-    let src = i32(t) - i32(W) + i32(k);
-    var v: f32;
-    if (src >= 0) { v = x[u32(src) * C + cl]; } else { v = win[base + u32(i32(W) + src)]; }
-    s += w[ch * K + k] * v;
-  }
-  out[i] = silu(s);
-}`,
-
   // Unit (head) L2 norms of states for the long-context telemetry, into out [positions, L, H] at
   // position base[0] + c - 1. p: [H, PN, nc, layer, L, fromState, s0]. fromState 0: the states
   // entering chunks c = 1 .. nc-1 of a block (Hin [nc, H, PN]); 1: the slot's state at the block's
@@ -76,7 +51,7 @@ export const DECODE_SHADERS = {
 }`,
 
   // p: [T, C, K, c0, Cv, slot]; x: [T, C]; win: [S, Cv, K-1] in/out: the slot's window becomes the
-  // last K-1 inputs of (window, x). A pass of its own, after convBlock has read the old window.
+  // last K-1 inputs of (window, x). A pass of its own, after conv1d has read the old window.
   convShift: HEAD + /* wgsl */ `
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> win: array<f32>;
@@ -156,7 +131,7 @@ var<workgroup> red: array<f32, 64>;
 } as const;
 
 type Shader = keyof typeof DECODE_SHADERS | "embed" | "rmsnorm" | "matmul" | "matmulTiled" | "dtSoftplus" | "gatedRmsnorm" | "siluGate" | "add"
-  | "ssdCumsum" | "ssdCB" | "ssdChunkState" | "ssdPass" | "ssdOut";
+  | "conv1d" | "ssdCumsum" | "ssdCB" | "ssdChunkState" | "ssdPass" | "ssdOut";
 
 /** What m2Create receives: sizes, the model's matrix ids, and the small per-layer vectors. */
 export interface DecodeSpecMsg {
@@ -327,7 +302,7 @@ export function createMamba2Decode(device: GPUDevice, matrixBuffer: (id: number)
       r.push(record(own, "rmsnorm", [T, d, s.eps], [2], [x, W.norm, u], T, true));
       [z, xr, Br, Cr, dt].forEach((out, j) => matmul(u, L.proj[j], [E, E, GN, GN, H][j], d, out));
       const conv = (inp: GPUBuffer, C: number, c0: number, out: GPUBuffer) => {
-        r.push(record(own, "convBlock", [T, C, K, L.convB ? 1 : 0, c0, Cv, slot], [], [inp, pl.conv[i], W.convW, W.convB, out], T * C));
+        r.push(record(own, "conv1d", [T, C, K, L.convB ? 1 : 0, c0, Cv, slot], [], [inp, pl.conv[i], W.convW, W.convB, out], T * C));
         r.push(record(own, "convShift", [T, C, K, c0, Cv, slot], [], [inp, pl.conv[i]], C));
       };
       conv(xr, E, 0, xc);

@@ -182,7 +182,9 @@ fn store(t: u32, r: u32, T: u32, rows: u32, v: vec2f) {
   }
 }`,
 
-  // p: [T, C, K, hasBias]; x: [T, C]; win: [C, K-1]; w: [C, K]; bias: [C]; out: [T, C]
+  // p: [T, C, K, hasBias, c0, Cv, slot]; x: [T, C] (channels c0 .. c0+C); win: [S, Cv, K-1] (read);
+  // w: [Cv, K]; bias: [Cv]; out: [T, C] = silu(conv) over the slot's window followed by x.
+  // The per-op op is c0 = 0, Cv = C, slot 0; the resident prefill (mamba2-decode.ts) slices a pool.
   conv1d: HEAD + /* wgsl */ `
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> win: array<f32>;
@@ -190,17 +192,18 @@ fn store(t: u32, r: u32, T: u32, rows: u32, v: vec2f) {
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  let T = p[0]; let C = p[1]; let K = p[2];
+  let T = p[0]; let C = p[1]; let K = p[2]; let c0 = p[4]; let Cv = p[5];
   let i = flat(g, nw, 64u);
   if (i >= T * C) { return; }
-  let t = i / C; let c = i % C; let W = K - 1u;
+  let t = i / C; let cl = i % C; let ch = c0 + cl; let W = K - 1u;
+  let base = (p[6] * Cv + ch) * W;
   var s = 0.0;
-  if (p[3] != 0u) { s = bias[c]; }
+  if (p[3] != 0u) { s = bias[ch]; }
   for (var k = 0u; k < K; k++) {
     let src = i32(t) - i32(W) + i32(k);
     var v: f32;
-    if (src >= 0) { v = x[u32(src) * C + c]; } else { v = win[c * W + u32(i32(W) + src)]; }
-    s += w[c * K + k] * v;
+    if (src >= 0) { v = x[u32(src) * C + cl]; } else { v = win[base + u32(i32(W) + src)]; }
+    s += w[ch * K + k] * v;
   }
   out[i] = silu(s);
 }`,
