@@ -220,8 +220,9 @@ export function* planCuts(plan: LongContextPlan, position: number, T: number): G
 }
 
 /**
- * The `none` plan's telemetry at a stop n from unit norms computed elsewhere (the webgpu resident
- * prefill reads them off the device): what probe / calibrate record there without a mitigation.
+ * The telemetry a stop n records from the unit norms there (unitNorms on the host, or read off the
+ * device by the webgpu resident prefill): the calibration (largest norm within the training length)
+ * always; the latest norms and their position for a probe, not for a calibration-only stop.
  */
 export function recordNorms(plan: LongContextPlan, aux: LayerAux, n: number, norms: ArrayLike<number>, at: "probe" | "calibrate"): void {
   for (let u = 0; u < aux.calib.length; u++) if (n <= plan.trainLength && norms[u] > aux.calib[u]) aux.calib[u] = norms[u];
@@ -288,8 +289,8 @@ export function scanWithPlan(
   for (const { t0, t1, n1, at } of planCuts(plan, position, T)) {
     run(t0, t1, xs, dts, Ds);
     if (r) windowCorrect(L, plan, aux, position, t0, t1, dt, C, y, backend);
-    if (at === "probe") probe(L, plan, aux, n1, state);
-    else if (at === "calibrate") calibrate(L, plan, aux, n1, state);
+    // a calibration-only probe (between `every` probes, within the training length) never clamps
+    if (at) recordNorms(plan, aux, n1, unitNorms(L, at === "calibrate" && plan.kind === "norm" ? { ...plan, kind: "none" } : plan, aux, n1, state), at);
     if (r && n1 % r === 0) {
       // rotate checkpoints: S_c <- S_{c+r}, S_{c+r} <- S_n
       const old = aux.ckC!;
@@ -432,14 +433,15 @@ function windowCorrect(
 }
 
 /**
- * At a probe position n: unit norms of the effective state (the window's W = S - decay·S_c for
- * `window`), calibration within the training length, and the `norm` clamp beyond `start`.
+ * Unit norms of the effective state at a probe position n (the window's W = S - decay·S_c for
+ * `window`), after the `norm` clamp beyond `start`, which scales the state in place.
  */
-function probe(L: ScanLayout, plan: LongContextPlan, aux: LayerAux, n: number, state: Float32Array): void {
+function unitNorms(L: ScanLayout, plan: LongContextPlan, aux: LayerAux, n: number, state: Float32Array): Float32Array {
   const { U, P, N, A, An } = L;
   const size = P * N;
   const windowOn = plan.kind === "window" && aux.meta[1] === 1 && n - 1 >= plan.start;
   const clampOn = plan.kind === "norm" && n > plan.start && n > (plan.norm!.bound === undefined ? plan.trainLength : 0);
+  const norms = new Float32Array(U);
   for (let u = 0; u < U; u++) {
     const o = u * size;
     let ss = 0;
@@ -463,19 +465,9 @@ function probe(L: ScanLayout, plan: LongContextPlan, aux: LayerAux, n: number, s
         norm = tau;
       }
     }
-    aux.norms[u] = norm;
-    if (n <= plan.trainLength && norm > aux.calib[u]) aux.calib[u] = norm;
+    norms[u] = norm;
   }
-  aux.meta[0] = n;
-}
-
-/** A calibration-only probe within the training length (between `every` probes): no clamp, no report. */
-function calibrate(L: ScanLayout, plan: LongContextPlan, aux: LayerAux, n: number, state: Float32Array): void {
-  const norms = aux.norms.slice();
-  const meta = aux.meta[0];
-  probe(L, { ...plan, kind: plan.kind === "norm" ? "none" : plan.kind }, aux, n, state);
-  aux.norms.set(norms);
-  aux.meta[0] = meta;
+  return norms;
 }
 
 /** Telemetry of one layer at its latest probe. */

@@ -141,13 +141,10 @@ export function buildWithBatchDecoder(
       one.read(0, state);
       if (plan && tel && norms) {
         const L = state.layers.length;
+        const aux = state.layers.map((ls, i) => (ls.aux ??= newAux(layouts[i], plan, ls.ssm))); // as scanWithPlan does
         for (const cut of planCuts(plan, state.position, ids.length)) {
-          if (!cut.at) continue;
           const k = tel.positions.get(cut.t1)!;
-          state.layers.forEach((ls, i) => {
-            ls.aux ??= newAux(layouts[i], plan, ls.ssm);
-            recordNorms(plan, ls.aux, cut.n1, norms.subarray((k * L + i) * H, (k * L + i + 1) * H), cut.at!);
-          });
+          if (cut.at) aux.forEach((a, i) => recordNorms(plan, a, cut.n1, norms.subarray((k * L + i) * H, (k * L + i + 1) * H), cut.at!));
         }
       }
       state.position += ids.length;
