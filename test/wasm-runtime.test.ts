@@ -8,7 +8,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { BackendError, OptionError } from "../core/errors.ts";
 import { createCpuBackend } from "../kernels/cpu/index.ts";
-import { createWasmBackend } from "../kernels/wasm/index.ts";
+import { createWasmBackend, KERNEL_ABI } from "../kernels/wasm/index.ts";
 import { BUILDS, checkKernels, compileBuild, KERNEL_NAMES, SIGNATURES, type Kernels } from "../wasm/pkg/bindings.ts";
 import { rejects } from "./helpers/assert.ts";
 
@@ -45,7 +45,7 @@ test("both builds export every kernel with the generated signature; the threaded
     for (const name of KERNEL_NAMES) assert.is((exports[name] as (...a: unknown[]) => unknown).length, SIGNATURES[name].params.length, name);
   }
   assert.ok(i2.exports.__stack_pointer instanceof WebAssembly.Global, "threaded build exports __stack_pointer");
-  assert.is(k.ss_abi_version(), 1);
+  assert.is(k.ss_abi_version(), KERNEL_ABI);
 });
 
 test("vector exp / log / softplus / silu match Math within 4 ulp-ish (relative 5e-7); exp flushes below -63", () => {

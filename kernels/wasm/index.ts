@@ -23,6 +23,9 @@ import { WasmRuntime } from "./runtime.ts";
 import { selectiveScan, ssdScan } from "./scan.ts";
 import { warmUp } from "./warmup.ts";
 
+/** The kernel ABI this runtime expects of wasm/pkg (`ss_abi_version`; bumped on a signature or layout change). */
+export const KERNEL_ABI = 1;
+
 export interface WasmBackendOptions {
   /** Threads including the calling one (default: the machine's available parallelism). 1 = single-threaded build. */
   threads?: number;
@@ -119,7 +122,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     await new Promise((r) => setTimeout(r, 30));
     warmUp(rt, 1);
   }
-  if (rt.k.ss_abi_version() !== 1) throw new BackendError(`wasm/pkg has kernel ABI ${rt.k.ss_abi_version()}, expected 1`, "wasm");
+  if (rt.k.ss_abi_version() !== KERNEL_ABI) throw new BackendError(`wasm/pkg has kernel ABI ${rt.k.ss_abi_version()}, expected ${KERNEL_ABI}`, "wasm");
 
   const matrices = new Set<ReturnType<typeof upload>>();
   // blocks behind alloc()'d arrays, freed when an array is collected (or all at dispose)
