@@ -1,10 +1,10 @@
 // Where a forward pass spends its time, op by op: wraps every Backend method with a wall-clock timer
 // and runs prefill (and decode steps) of a bench shape with random weights.
-//   npx tsx bench/op-profile.ts --backend wasm --threads 1 --shape mamba2-130m --prefill 512 --decode 32 [--host-state]
+//   npx tsx bench/op-profile.ts --backend wasm --threads 1 --shape mamba2-130m --prefill 512 --decode 32 [--host-state] [--by-shape]
 // Prints, per op, calls, total ms and share of the forward's time (prefill and decode separately);
 // the rest ("outside ops") is the model code between ops (allocation, slicing, the JS glue).
 import { parseArgs } from "node:util";
-import type { Backend, WeightDType } from "../kernels/backend.ts";
+import type { Backend, Matrix, WeightDType } from "../kernels/backend.ts";
 import { createBackend } from "../kernels/registry.ts";
 import { buildModel } from "../core/models/index.ts";
 import { randomWeights } from "../core/models/random.ts";
@@ -22,10 +22,12 @@ function timed(b: Backend, times: Times): Backend {
       return (...args: unknown[]) => {
         const t0 = performance.now();
         const r = (v as (...a: unknown[]) => unknown).apply(target, args);
-        const e = times.get(String(prop)) ?? { calls: 0, ms: 0 };
+        const m = prop === "matmul" && byShape ? (args[2] as Matrix) : null;
+        const key = m ? `matmul ${m.rows}x${m.cols}` : String(prop);
+        const e = times.get(key) ?? { calls: 0, ms: 0 };
         e.calls++;
         e.ms += performance.now() - t0;
-        times.set(String(prop), e);
+        times.set(key, e);
         return r;
       };
     },
@@ -50,8 +52,11 @@ const { values } = parseArgs({
     decode: { type: "string", default: "32" },
     // keep the recurrent state in ordinary arrays instead of the backend's memory (Backend.alloc)
     "host-state": { type: "boolean", default: false },
+    // one row per matmul shape (rows x cols) instead of one for all matmuls
+    "by-shape": { type: "boolean", default: false },
   },
 });
+const byShape = values["by-shape"];
 const config = BENCH_SHAPES[values.shape as BenchShape]();
 const inner = await createBackend(values.backend as "wasm", { threads: Number(values.threads) });
 const times: Times = new Map();
