@@ -45,7 +45,8 @@ test("neox: streamed pieces are whole characters even when one spans tokens", ()
 test("bytes: streamed pieces never split a character", () => {
   const b = byteTokenizer();
   fc.assert(
-    fc.property(fc.string({ unit: "grapheme", maxLength: 20 }), (s) => {
+    // a split character decodes to U+FFFD, so texts that hold U+FFFD themselves are left out
+    fc.property(fc.string({ unit: "grapheme", maxLength: 20 }).filter((s) => !s.includes("\uFFFD")), (s) => {
       const pieces = streamed(b, b.encode(s));
       return pieces.join("") === s && pieces.every((p) => !p.includes("\uFFFD"));
     }),
