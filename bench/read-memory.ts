@@ -88,7 +88,7 @@ async function child(file: string): Promise<void> {
   console.log(JSON.stringify({
     tokens: s.position, seconds, backend, mitigation: s.stats().mitigation,
     peakMiB: process.resourceUsage().maxRSS / 1024, rss10: at(0.1), rss50: at(0.5), rss100: at(1),
-    beforeMiB: before / 2 ** 20, readMaxMiB: Math.max(before, ...rss) / 2 ** 20,
+    beforeMiB: before / 2 ** 20, readMaxMiB: rss.reduce((m, v) => Math.max(m, v), 0) / 2 ** 20,
   }));
 }
 
