@@ -2,7 +2,7 @@
 // process that reads a generated text file through fromFile() (byte-level model: one byte = one
 // token) and reports its peak RSS (process.resourceUsage().maxRSS) and the RSS seen during the read.
 //
-//   npx tsx bench/read-memory.ts [--model DIR] [--backend wasm] [--tokens 10000,1000000] [--mitigation auto]
+//   npx tsx bench/read-memory.ts [--model DIR] [--backend wasm] [--weights f32] [--tokens 10000,1000000] [--mitigation auto]
 //   npx tsx bench/read-memory.ts --shape mamba2-130m [--weights f32] --tokens 1000,100000 --mitigation none
 //
 // --shape reads through a model of a bench shape with random weights (model-bench.ts) instead of a
@@ -63,14 +63,15 @@ async function open(): Promise<{ session: Session; backend: string }> {
   const { load } = await import("../core/index.ts");
   const threads = values.threads ? Number(values.threads) : undefined;
   const mitigation = values.mitigation as "auto";
+  const weights = values.weights as WeightDType;
   if (!values.shape) {
-    const m = await load(values.model!, { backend: values.backend as "wasm", threads });
+    const m = await load(values.model!, { backend: values.backend as "wasm", threads, weights });
     return { session: m.session({ mitigation }), backend: m.backend.detail };
   }
   const config = BENCH_SHAPES[values.shape as BenchShape]?.();
   if (!config) throw new Error(`--shape: expected one of ${Object.keys(BENCH_SHAPES).join(", ")}`);
   const backend = await createBackend(values.backend as BackendChoice, { threads });
-  const model = buildModel(config, randomWeights(config, 1), backend, { weights: values.weights as WeightDType });
+  const model = buildModel(config, randomWeights(config, 1), backend, { weights });
   const session = new Session({ model, tokenizer: byteTokenizer(), modelHash: () => `random ${values.shape}` }, { mitigation });
   return { session, backend: backend.detail };
 }
